@@ -1,0 +1,1 @@
+"""jaxcls: CIFAR-class image classification in JAX/Flax."""
