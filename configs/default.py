@@ -1,0 +1,84 @@
+"""Base config: every field a run reads, with its default.
+
+Recipe files import this and override what their row needs; any field can be overridden on the
+command line (`--config.optim.lr=0.2`). Fields whose default is `placeholder(type)` are optional:
+`None` means "the model's (or the dataset's) own default".
+
+    python main.py --config configs/default.py --workdir runs/default
+"""
+
+import ml_collections
+from ml_collections import config_dict
+
+
+def get_config():
+  config = ml_collections.ConfigDict()
+
+  # --- Model: `name` picks from `jaxcls.models.list_models()`; every other non-None field is
+  # passed to `create_model(name, num_classes, **fields)`.
+  config.model = ml_collections.ConfigDict()
+  config.model.name = 'resnet18'
+  config.model.dtype = 'float32'  # compute dtype; parameters and BN statistics stay float32
+  config.model.activation = config_dict.placeholder(str)  # relu | mish | swish
+  config.model.survival_prob = config_dict.placeholder(float)  # stochastic depth p_L
+  config.model.drop_path_mode = config_dict.placeholder(str)  # batch (seed A) | sample (timm)
+
+  # --- Data: loaded once into uint8 NHWC arrays, cached decoded, kept on the device.
+  config.dataset = ml_collections.ConfigDict()
+  config.dataset.name = 'cifar10'  # a TFDS name, or a label for offline sources
+  config.dataset.source = 'tfds'  # tfds | folder | idx | embedded
+  config.dataset.path = config_dict.placeholder(str)  # folder (dir or .zip) / idx directory
+  config.dataset.data_dir = config_dict.placeholder(str)  # TFDS data_dir
+  config.dataset.train_split = 'train'  # TFDS split syntax for every source
+  config.dataset.eval_split = 'test'
+  config.dataset.cache_dir = config_dict.placeholder(str)  # default ~/.cache/jaxcls
+
+  # --- Augmentation, on the device inside jit. Pixels are on the 0-255 scale until normalised.
+  config.augment = ml_collections.ConfigDict()
+  config.augment.mean = config_dict.placeholder(tuple)  # per channel; None: from the train split
+  config.augment.std = config_dict.placeholder(tuple)
+  config.augment.crop_padding = 4  # 0 disables pad-and-crop
+  config.augment.pad_mode = 'zero'  # zero | reflect | symmetric
+  config.augment.flip = True
+  config.augment.cutout_size = 0  # 0 disables Cutout
+  config.augment.cutout_prob = 1.0
+  config.augment.cutout_inside = False  # True keeps the whole square inside the image
+
+  # --- Mixing of samples and labels.
+  config.mix = ml_collections.ConfigDict()
+  config.mix.name = 'none'  # none | mixup | cutmix
+  config.mix.alpha = 1.0  # lambda ~ Beta(alpha, alpha), one per sample
+  config.mix.prob = 1.0  # probability that a sample is mixed
+  config.label_smoothing = 0.0
+
+  # --- Optimisation: SGD with momentum; weight decay is coupled (added to the gradient).
+  config.batch_size = 128  # global, over all devices
+  config.eval_batch_size = 500
+  config.num_epochs = 15
+  config.seed = 0
+  config.optim = ml_collections.ConfigDict()
+  config.optim.lr = 0.1
+  config.optim.momentum = 0.9
+  config.optim.nesterov = True
+  # Gradient term weight_decay * w. Keras `l2(c)` in the loss equals weight_decay = 2c.
+  config.optim.weight_decay = 5e-4
+  config.optim.weight_decay_on = 'all'  # all (PyTorch) | conv_kernels (Keras seed A) | kernels
+
+  config.schedule = ml_collections.ConfigDict()
+  config.schedule.name = 'cosine'  # constant | step | htd | cosine
+  config.schedule.warmup_epochs = 0.0  # linear warm-up from 0, then the schedule
+  config.schedule.lr_min = 0.0  # cosine and htd floor
+  config.schedule.milestones = (60, 120, 160)  # step: 0-based epochs where lr *= factor
+  config.schedule.factor = 0.2
+  config.schedule.htd_lower = -6.0  # HTD L
+  config.schedule.htd_upper = 3.0  # HTD U
+
+  # --- Loop cadence, checkpoints.
+  config.log_every_steps = 50
+  config.eval_every_epochs = 1
+  config.checkpoint_every_steps = 1000
+  config.keep_checkpoints = 3
+  config.steps_per_dispatch = 1  # train steps run by one device call (lax loop)
+  config.init_from = config_dict.placeholder(str)  # another workdir to take weights from
+
+  return config
