@@ -7,8 +7,22 @@ command line (`--config.optim.lr=0.2`). Fields whose default is `placeholder(typ
     python main.py --config configs/default.py --workdir runs/default
 """
 
+from typing import Optional, Sequence
+
 import ml_collections
 from ml_collections import config_dict
+
+from jaxcls.errors import UserError
+
+
+def parse_variants(arg: Optional[str], allowed: Sequence[str], config_file: str) -> list[str]:
+  """`'sd,htd,cutmix'` -> `['sd', 'htd', 'cutmix']`, each checked against `allowed`."""
+  variants = [v.strip() for v in (arg or '').split(',') if v.strip()]
+  for v in variants:
+    if v not in allowed:
+      raise UserError(f"--config {config_file}:{arg}: unknown variant '{v}'; choose from: "
+                      + ', '.join(allowed))
+  return variants
 
 
 def get_config():
@@ -75,6 +89,7 @@ def get_config():
 
   # --- Loop cadence, checkpoints.
   config.log_every_steps = 50
+  config.progress_every_secs = 10.0  # console progress line with steps/s and ETA
   config.eval_every_epochs = 1
   config.checkpoint_every_steps = 1000
   config.keep_checkpoints = 3

@@ -1,0 +1,67 @@
+"""Seed A's CIFAR-10 recipe (MoonArchitect/tensorflow-CNNs, 2020), shared by its model configs.
+
+Seed A states only its row tags (+SD, +Mish, +HTD, +Cosine, +Cutout16, +Mixup0.2, +Mixup1,
++CutMix). Its unstated settings take the values its later README records (SPEC §7): 150 epochs,
+batch 1024, SGD Nesterov momentum 0.9, cosine 0.5 -> 0.001 with 10 warm-up epochs, Keras
+`l2(1e-4)` on conv kernels only (`weight_decay=2e-4` here: the gradient of 1e-4 * sum(w^2)),
+per-channel normalisation with CIFAR-10's mean/std, 4-px SYMMETRIC pad + random crop, flip.
+HTD uses L = -6, U = 3 (SPEC §9; seed A never states them).
+
+A model file calls `recipe(model_name, arg, sd_survival=...)`; the variants are the row tags.
+"""
+
+from typing import Optional
+
+from configs import default
+
+VARIANTS = ('sd', 'mish', 'htd', 'cosine', 'cutout16', 'mixup0.2', 'mixup1', 'cutmix')
+
+
+def recipe(model_name: str, arg: Optional[str], *, sd_survival: Optional[float] = None,
+           config_file: str = '', extra_variants: dict = None):
+  """The seed-A config of `model_name` with the row tags in `arg` (comma-separated)."""
+  extra_variants = extra_variants or {}
+  allowed = [v for v in VARIANTS if v != 'sd' or sd_survival is not None] + list(extra_variants)
+  variants = default.parse_variants(arg, allowed, config_file or f'configs/{model_name}.py')
+  config = default.get_config()
+  config.model.name = model_name
+  config.dataset.name = 'cifar10'
+  config.num_epochs = 150
+  config.batch_size = 1024
+  config.optim.lr = 0.5
+  config.optim.momentum = 0.9
+  config.optim.nesterov = True
+  config.optim.weight_decay = 2e-4
+  config.optim.weight_decay_on = 'conv_kernels'
+  config.schedule.name = 'cosine'
+  config.schedule.warmup_epochs = 10.0
+  config.schedule.lr_min = 0.001
+  config.augment.mean = (125.31, 122.95, 113.87)
+  config.augment.std = (62.99, 62.09, 66.70)
+  config.augment.crop_padding = 4
+  config.augment.pad_mode = 'symmetric'
+  config.augment.flip = True
+  config.checkpoint_every_steps = 2000
+
+  for v in variants:
+    if v == 'sd':  # one draw per block per step, linear survival down to p_L (SPEC §1)
+      config.model.survival_prob = sd_survival
+      config.model.drop_path_mode = 'batch'
+    elif v == 'mish':
+      config.model.activation = 'mish'
+    elif v in ('htd', 'cosine'):
+      config.schedule.name = v
+    elif v == 'cutout16':
+      config.augment.cutout_size = 16
+      config.augment.cutout_prob = 1.0
+      config.augment.cutout_inside = False
+    elif v.startswith('mixup'):
+      config.mix.name = 'mixup'
+      config.mix.alpha = float(v[len('mixup'):])
+    elif v == 'cutmix':  # every batch, lambda ~ U(0,1), seed A's corner-anchored box
+      config.mix.name = 'cutmix'
+      config.mix.alpha = 1.0
+      config.mix.cutmix_box = 'corner'
+    else:
+      extra_variants[v](config)
+  return config

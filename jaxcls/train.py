@@ -1,0 +1,401 @@
+"""The training loop: train state, the jitted train and eval functions, `train_and_evaluate`.
+
+Data flows one way: host arrays (`jaxcls.data`) -> device, replicated once -> each step gathers
+its batch by index from the permutation of its epoch -> augment -> mix -> model -> loss -> optax
+-> state -> metrics and checkpoints.
+
+Randomness is stateless: step `t` draws from `fold_in(train_key, t)` split into named streams,
+and epoch `e` visits the data in the order `permutation(fold_in(data_key, e))`. A resumed run
+therefore draws exactly the numbers an uninterrupted run draws, with no RNG state to save.
+
+The train function runs a variable number of steps per call (`lax.fori_loop` with a traced trip
+count): one compiled program serves every chunk length, and the loop dispatches asynchronously,
+reading metrics back only at log, eval and checkpoint points.
+"""
+
+import dataclasses
+import functools
+import json
+import os
+import time
+from typing import Any, Callable, Optional
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from absl import logging
+from clu import metric_writers, metrics, periodic_actions
+from etils import epath
+from jax import lax
+
+from jaxcls import checkpoint, data, models, optim, parallel
+from jaxcls.data import augment as augment_lib
+from jaxcls.data import mixing
+from jaxcls.errors import UserError
+
+# Named random streams, one key each per step. Models draw theirs with `self.make_rng(name)`.
+STREAMS = ('augment', 'mix', 'drop_path', 'shake', 'dropout')
+MODEL_STREAMS = ('drop_path', 'shake', 'dropout')
+
+
+class TrainState(flax.struct.PyTreeNode):
+  step: jax.Array
+  params: Any
+  batch_stats: Any
+  opt_state: Any
+
+
+@flax.struct.dataclass
+class TrainMetrics(metrics.Collection):
+  loss: metrics.Average.from_output('loss')
+  accuracy: metrics.Accuracy
+
+
+@flax.struct.dataclass
+class EvalMetrics(metrics.Collection):
+  loss: metrics.Average.from_output('loss')
+  accuracy: metrics.Accuracy
+
+
+def step_rngs(train_key: jax.Array, step: jax.Array) -> dict[str, jax.Array]:
+  """The named keys of one step; a function of (seed, step) only."""
+  return dict(zip(STREAMS, jax.random.split(jax.random.fold_in(train_key, step), len(STREAMS))))
+
+
+def epoch_permutation(data_key: jax.Array, epoch: jax.Array, num_examples: int) -> jax.Array:
+  return jax.random.permutation(jax.random.fold_in(data_key, epoch), num_examples)
+
+
+def create_train_state(model, tx: optax.GradientTransformation, image_shape: tuple[int, ...],
+                       init_key: jax.Array) -> TrainState:
+  variables = model.init({'params': init_key}, jnp.zeros((1, *image_shape), jnp.float32),
+                         train=False)
+  params = variables['params']
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                    batch_stats=variables.get('batch_stats', {}), opt_state=tx.init(params))
+
+
+def make_train_fn(model, tx, augment: Callable, mix: Callable, *, train_key: jax.Array,
+                  batch_size: int, steps_per_epoch: int, mesh) -> Callable:
+  """`train_fn(state, images, labels, perms, epoch0, num_steps) -> (state, TrainMetrics)`.
+
+  `perms` holds the permutations of epochs `epoch0` and `epoch0 + 1`, so one call may run up to
+  `steps_per_epoch` steps across an epoch boundary.
+  """
+  batch_sharding = parallel.batch_sharded(mesh)
+
+  def train_step(state: TrainState, images, labels, perms, epoch0):
+    rngs = step_rngs(train_key, state.step)
+    epoch, position = jnp.divmod(state.step, steps_per_epoch)
+    index = lax.dynamic_slice_in_dim(perms[epoch - epoch0], position * batch_size, batch_size)
+    batch = lax.with_sharding_constraint(images[index], batch_sharding)
+    batch_labels = lax.with_sharding_constraint(labels[index], batch_sharding)
+    x = augment(rngs['augment'], batch)
+    x, targets = mix(rngs['mix'], x, batch_labels)
+
+    def loss_fn(params):
+      logits, updates = model.apply(
+          {'params': params, 'batch_stats': state.batch_stats}, x, train=True,
+          mutable=['batch_stats'], rngs={name: rngs[name] for name in MODEL_STREAMS})
+      return optax.softmax_cross_entropy(logits, targets).mean(), (logits, updates)
+
+    (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    param_updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    new_state = state.replace(step=state.step + 1,
+                              params=optax.apply_updates(state.params, param_updates),
+                              batch_stats=updates.get('batch_stats', state.batch_stats),
+                              opt_state=opt_state)
+    return new_state, TrainMetrics.single_from_model_output(loss=loss, logits=logits,
+                                                            labels=batch_labels)
+
+  def train_fn(state, images, labels, perms, epoch0, num_steps):
+    def body(_, carry):
+      state, acc = carry
+      state, step_metrics = train_step(state, images, labels, perms, epoch0)
+      return state, acc.merge(step_metrics)
+
+    return lax.fori_loop(0, num_steps, body, (state, TrainMetrics.empty()))
+
+  replicated = parallel.replicated(mesh)
+  return jax.jit(train_fn, donate_argnums=0, out_shardings=(replicated, replicated))
+
+
+def make_eval_fn(model, transform: Callable, *, batch_size: int, mesh) -> Callable:
+  """`eval_fn(state, images, labels) -> EvalMetrics` over a whole split padded to full batches.
+
+  Padding rows carry label -1 and are masked out, so every example counts exactly once.
+  """
+  batch_sharding = parallel.batch_sharded(mesh)
+
+  def eval_fn(state: TrainState, images, labels):
+    def body(i, acc):
+      x = lax.dynamic_slice_in_dim(images, i * batch_size, batch_size)
+      y = lax.dynamic_slice_in_dim(labels, i * batch_size, batch_size)
+      x = lax.with_sharding_constraint(x, batch_sharding)
+      y = lax.with_sharding_constraint(y, batch_sharding)
+      logits = model.apply({'params': state.params, 'batch_stats': state.batch_stats},
+                           transform(x), train=False)
+      mask = y >= 0
+      loss = optax.softmax_cross_entropy_with_integer_labels(logits, jnp.maximum(y, 0))
+      return acc.merge(EvalMetrics.single_from_model_output(loss=loss, logits=logits, labels=y,
+                                                            mask=mask))
+
+    return lax.fori_loop(0, images.shape[0] // batch_size, body, EvalMetrics.empty())
+
+  return jax.jit(eval_fn, out_shardings=parallel.replicated(mesh))
+
+
+def _pad_to_batches(split: data.Split, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+  n = len(split.labels)
+  pad = -n % batch_size
+  images = np.concatenate([split.images, np.zeros((pad, *split.images.shape[1:]), np.uint8)])
+  labels = np.concatenate([split.labels, np.full((pad,), -1, np.int32)])
+  return images, labels
+
+
+def _model_overrides(config: ml_collections.ConfigDict) -> dict:
+  return {k: v for k, v in config.model.items() if k != 'name' and v is not None}
+
+
+def _check_config(config: ml_collections.ConfigDict) -> None:
+  """Fails fast on a bad field, before any data is read or compiled.
+
+  Each part is built once with stand-in sizes: the builders own their fields' checks.
+  """
+  for field in ('batch_size', 'eval_batch_size', 'num_epochs', 'log_every_steps',
+                'checkpoint_every_steps', 'keep_checkpoints', 'steps_per_dispatch'):
+    if config[field] < 1:
+      raise UserError(f'{field}: must be a positive integer, got {config[field]}')
+  if config.eval_every_epochs < 0:
+    raise UserError(f'eval_every_epochs: must be >= 0 (0: only at the end), got '
+                    f'{config.eval_every_epochs}')
+  models.create_model(config.model.name, num_classes=10, **_model_overrides(config))
+  optim.create_optimizer(config, steps_per_epoch=1000)
+  augment_lib.make_augment(config.augment, mean=(0.0,), std=(1.0,))
+  mixing.make_mix(config.mix, 10, config.label_smoothing)
+
+
+@dataclasses.dataclass
+class _Clock:
+  """Wall time of the run and the pure training time behind `train_images_per_sec`.
+
+  Training time is counted between two host syncs with only training in between; the first
+  interval after a (re)start holds the compilation and is left out.
+  """
+  wall_before: float = 0.0  # from earlier sessions of this run
+  train_time: float = 0.0
+  train_images: int = 0
+  start: float = dataclasses.field(default_factory=time.time)
+  last_sync: float = dataclasses.field(default_factory=time.time)
+  clean: bool = False  # whether [last_sync, now] held only already-compiled training
+
+  def synced(self, images: int) -> None:
+    now = time.time()
+    if self.clean:
+      self.train_time += now - self.last_sync
+      self.train_images += images
+    self.last_sync, self.clean = now, True
+
+  def other_work_done(self) -> None:
+    self.last_sync, self.clean = time.time(), True
+
+  @property
+  def wall_time(self) -> float:
+    return self.wall_before + time.time() - self.start
+
+  @property
+  def images_per_sec(self) -> Optional[float]:
+    return self.train_images / self.train_time if self.train_time else None
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
+  """Trains `config` in `workdir`, resuming from its newest checkpoint; returns the final state.
+
+  Writes `workdir/results.json` at the end; a finished run only re-reports its results.
+  """
+  clock = _Clock()
+  _check_config(config)
+  mesh = parallel.make_mesh()
+  parallel.check_batch_size('batch_size', config.batch_size, mesh)
+  parallel.check_batch_size('eval_batch_size', config.eval_batch_size, mesh)
+  workdir_path = epath.Path(workdir)
+  is_main = jax.process_index() == 0
+  if is_main:
+    try:
+      workdir_path.mkdir(parents=True, exist_ok=True)
+      (workdir_path / 'config.json').write_text(config.to_json_best_effort(indent=2))
+    except OSError as e:
+      raise UserError(f'--workdir: cannot write to {workdir} ({e.strerror}); choose a writable '
+                      'directory') from e
+
+  train, eval_split, info = data.load_dataset(config.dataset)
+  steps_per_epoch = len(train.labels) // config.batch_size
+  if not steps_per_epoch:
+    raise UserError(f'batch_size: {config.batch_size} is larger than the {len(train.labels)} '
+                    f'training images of {config.dataset.train_split}; use a smaller batch')
+  num_steps = config.num_epochs * steps_per_epoch
+  model = models.create_model(config.model.name, num_classes=info.num_classes,
+                              **_model_overrides(config))
+  tx, schedule = optim.create_optimizer(config, steps_per_epoch)
+  mean, std = config.augment.mean, config.augment.std
+  if mean is None or std is None:
+    stats = augment_lib.channel_stats(train.images)
+    mean = stats[0] if mean is None else mean
+    std = stats[1] if std is None else std
+  augment = augment_lib.make_augment(config.augment, mean, std)
+  mix = mixing.make_mix(config.mix, info.num_classes, config.label_smoothing)
+
+  init_key, data_key, train_key = jax.random.split(jax.random.key(config.seed), 3)
+  replicated = parallel.replicated(mesh)
+  init = functools.partial(create_train_state, model, tx, info.image_shape)
+  abstract_state = jax.eval_shape(init, init_key)
+  variables = {'params': abstract_state.params, 'batch_stats': abstract_state.batch_stats}
+  ckpts = checkpoint.Checkpoints(workdir, keep=config.keep_checkpoints)
+  restored = ckpts.restore(
+      jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated),
+                   abstract_state), variables)
+  if restored is not None:
+    state, meta = restored
+    clock.wall_before = meta['wall_time_s']
+    clock.train_time, clock.train_images = meta['train_time_s'], meta['train_images']
+    logging.info('Resumed from %s at step %d.', ckpts.directory, meta['step'])
+  else:
+    state = jax.jit(init, out_shardings=replicated)(init_key)
+    if config.init_from:
+      state = _init_from(state, config.init_from, replicated)
+  step = int(state.step)
+
+  results_path = workdir_path / 'results.json'
+  if step >= num_steps and results_path.exists():
+    results = json.loads(results_path.read_text())
+    if results.get('step') == step:
+      logging.info('Run already finished at step %d: %s', step, _summary(results))
+      ckpts.close()
+      return state
+
+  num_params = sum(x.size for x in jax.tree.leaves(state.params))
+  logging.info('Model %s: %s params, %s batch stats; %d steps (%d epochs of %d) on %d devices.',
+               config.model.name, f'{num_params:,}',
+               f'{sum(x.size for x in jax.tree.leaves(state.batch_stats)):,}', num_steps,
+               config.num_epochs, steps_per_epoch, mesh.devices.size)
+
+  train_images = parallel.put_replicated(train.images, mesh)
+  train_labels = parallel.put_replicated(train.labels, mesh)
+  eval_images, eval_labels = (parallel.put_replicated(a, mesh)
+                              for a in _pad_to_batches(eval_split, config.eval_batch_size))
+  train_fn = make_train_fn(model, tx, augment, mix, train_key=train_key,
+                           batch_size=config.batch_size, steps_per_epoch=steps_per_epoch,
+                           mesh=mesh)
+  eval_fn = make_eval_fn(model, augment_lib.make_eval_transform(mean, std),
+                         batch_size=config.eval_batch_size, mesh=mesh)
+  perms_fn = jax.jit(lambda e: jnp.stack([epoch_permutation(data_key, e + i, len(train.labels))
+                                          for i in range(2)]), out_shardings=replicated)
+
+  writer = metric_writers.create_default_writer(workdir, just_logging=not is_main)
+  report = periodic_actions.ReportProgress(num_train_steps=num_steps, writer=writer,
+                                           every_secs=config.progress_every_secs)
+  eval_every = config.eval_every_epochs * steps_per_epoch
+  chunk = min(config.steps_per_dispatch, steps_per_epoch)
+
+  def next_stop(step: int) -> int:
+    stops = [num_steps, step + chunk]
+    for every in (config.log_every_steps, eval_every, config.checkpoint_every_steps):
+      if every:
+        stops.append((step // every + 1) * every)
+    return min(stops)
+
+  def meta(step: int) -> dict:
+    return {'step': step, 'model_name': config.model.name,
+            'variables': checkpoint.shape_signature(variables),
+            'wall_time_s': clock.wall_time, 'train_time_s': clock.train_time,
+            'train_images': clock.train_images}
+
+  def evaluate(step: int) -> dict:
+    with report.timed('eval'):
+      computed = jax.device_get(eval_fn(state, eval_images, eval_labels)).compute()
+    clock.other_work_done()
+    scalars = {f'eval_{k}': float(v) for k, v in computed.items()}
+    writer.write_scalars(step, {**scalars, 'epoch': step / steps_per_epoch})
+    return scalars
+
+  pending, pending_steps, perms, perms_epoch = [], 0, None, None
+  eval_scalars = None
+  clock.last_sync = time.time()
+  while step < num_steps:
+    stop = next_stop(step)
+    epoch0 = step // steps_per_epoch
+    if perms_epoch != epoch0:
+      perms, perms_epoch = perms_fn(epoch0), epoch0
+    state, chunk_metrics = train_fn(state, train_images, train_labels, perms, epoch0, stop - step)
+    pending.append(chunk_metrics)
+    pending_steps += stop - step
+    step = stop
+    report(step)
+    if step % config.log_every_steps == 0 or step == num_steps:
+      merged = functools.reduce(lambda a, b: a.merge(b), jax.device_get(pending)).compute()
+      clock.synced(pending_steps * config.batch_size)
+      pending, pending_steps = [], 0
+      writer.write_scalars(step, {'train_loss': float(merged['loss']),
+                                  'train_accuracy': float(merged['accuracy']),
+                                  'learning_rate': float(schedule(step - 1))})
+    if (eval_every and step % eval_every == 0) or step == num_steps:
+      eval_scalars = evaluate(step)
+    if step % config.checkpoint_every_steps == 0 or step == num_steps:
+      with report.timed('checkpoint'):
+        ckpts.save(step, state, meta(step))
+      clock.other_work_done()
+
+  if eval_scalars is None:  # resumed at the end of a run that stopped before its results
+    eval_scalars = evaluate(step)
+  ckpts.close()
+  writer.flush()
+  results = {
+      'test_accuracy': eval_scalars['eval_accuracy'], 'test_loss': eval_scalars['eval_loss'],
+      'step': step, 'epoch': step // steps_per_epoch, 'params': num_params,
+      'wall_time_s': clock.wall_time, 'train_images_per_sec': clock.images_per_sec,
+      'model': config.model.name, 'dataset': config.dataset.name,
+      'train_split': config.dataset.train_split, 'eval_split': config.dataset.eval_split,
+      'eval_size': len(eval_split.labels), 'batch_size': config.batch_size,
+      'device': jax.devices()[0].device_kind, 'num_devices': mesh.devices.size,
+      'dtype': config.model.dtype, 'jax_version': jax.__version__,
+  }
+  if is_main:
+    results_path.write_text(json.dumps(results, indent=2) + '\n')
+  logging.info('Finished: %s', _summary(results))
+  return state
+
+
+def _summary(results: dict) -> str:
+  speed = results.get('train_images_per_sec')
+  return (f"test_accuracy={results['test_accuracy']:.4f} after {results['epoch']} epochs "
+          f"({results['step']} steps), wall time {results['wall_time_s']:.0f} s"
+          + (f', {speed:,.0f} train images/s' if speed else ''))
+
+
+def _init_from(state: TrainState, workdir: str, sharding) -> TrainState:
+  """Starts from another run's weights; leaves whose shape differs (a new head) stay fresh."""
+  loaded = checkpoint.load_variables(workdir)
+  kept = []
+
+  def take(path, fresh, old):
+    if old is not None and tuple(np.shape(old)) == fresh.shape:
+      return jax.device_put(np.asarray(old, fresh.dtype), sharding)
+    kept.append(jax.tree_util.keystr(path))
+    return fresh
+
+  def merge(fresh_tree, old_tree):
+    old_flat = {jax.tree_util.keystr(p): v
+                for p, v in jax.tree_util.tree_flatten_with_path(old_tree)[0]}
+    return jax.tree_util.tree_map_with_path(
+        lambda p, x: take(p, x, old_flat.get(jax.tree_util.keystr(p))), fresh_tree)
+
+  state = state.replace(params=merge(state.params, loaded['params']),
+                        batch_stats=merge(state.batch_stats, loaded['batch_stats']))
+  if kept:
+    logging.warning('init_from %s: %d tensors did not match and keep their fresh init: %s',
+                    workdir, len(kept), ', '.join(kept[:5]))
+  logging.info('Initialised from the weights of %s.', workdir)
+  return state

@@ -1,0 +1,76 @@
+r"""Trains a model: `python main.py --config configs/quickstart.py --workdir runs/quickstart`.
+
+Any config field can be overridden (`--config.optim.lr=0.2 --config.num_epochs=10`); a recipe
+file takes comma-separated variants after a colon (`--config configs/resnet50b.py:sd,htd,cutmix`).
+Running the same command again resumes from the newest checkpoint in `--workdir`.
+"""
+
+import os
+import re
+import sys
+
+# TensorFlow (used by TFDS and the TensorBoard writer) must neither grab GPU memory nor flood the
+# console; set before anything imports it.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
+from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file('config', None, 'Training config file (and variants).',
+                                lock_config=True)
+flags.DEFINE_string('workdir', None, 'Directory for checkpoints, logs and results.json.')
+flags.DEFINE_bool('debug', False, 'Show the full traceback of input errors.')
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def _one_line(error: BaseException) -> str:
+  """Config-flag errors arrive as chained KeyErrors with newlines; say them in one line."""
+  if isinstance(error, (KeyError, AttributeError)):
+    root = error
+    while root.__context__ is not None:
+      root = root.__context__
+    key = root.args[0] if root.args else '?'
+    hint = re.search(r'Did you mean "[^"]+"', ' '.join(map(str, error.args)))
+    flag = next((a.split('=', 1)[0] for a in sys.argv
+                 if re.match(rf'--config\..*\b{re.escape(str(key))}(\.|=|$)', a)), '--config')
+    return f"{flag}: no such config field '{key}'" + (f' ({hint.group(0)}?)' if hint else '')
+  missing = re.search(r"No such file or directory: '([^']+)'", str(error))
+  if missing:
+    return f"--config: no such config file '{missing.group(1)}'"
+  return ' '.join(str(error).split())
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's parser, but every bad flag, config file or override is one line and exit 2."""
+  try:
+    rest = FLAGS(argv)
+    FLAGS.config.keys()  # the config file is loaded lazily: fail here, not mid-run
+    return rest
+  except Exception as e:  # pylint: disable=broad-except
+    if '--debug' in argv:
+      raise
+    print(f'error: {_one_line(e)}', file=sys.stderr)
+    sys.exit(2)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  tf.config.set_visible_devices([], 'GPU')
+  from jaxcls import train  # pylint: disable=g-import-not-at-top
+  from jaxcls.errors import UserError  # pylint: disable=g-import-not-at-top
+
+  logging.info('Config:\n%s', FLAGS.config)
+  try:
+    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  except UserError as e:
+    if FLAGS.debug:
+      raise
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == '__main__':
+  app.run(main, flags_parser=parse_flags)
