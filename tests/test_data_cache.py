@@ -143,6 +143,6 @@ def test_data_that_disagrees_with_its_size_is_not_cached(tmp_path):
   cache.load_or_build(str(tmp_path), key, expected_size=2, build=lambda: arrays)
   assert len(os.listdir(tmp_path)) == 1
   # A cache file read for another expected size is stale, not trusted.
-  rebuilt = cache.load_or_build(str(tmp_path), key, expected_size=3,
-                                build=lambda: data.LabeledImages(arrays.images[:1], arrays.labels[:1]))
+  one = data.LabeledImages(arrays.images[:1], arrays.labels[:1])
+  rebuilt = cache.load_or_build(str(tmp_path), key, expected_size=3, build=lambda: one)
   assert len(rebuilt.labels) == 1

@@ -1,4 +1,4 @@
-"""The real offline copies in `<repo>/../shared/data` (or `$JAXCLS_SHARED_DATA`); skipped when absent.
+"""The real offline copies in `<repo>/../shared/data` (or `$JAXCLS_SHARED_DATA`), skipped if absent.
 
 Kept cheap: CIFAR-10 decodes only its 10,000-image test split; Fashion-MNIST loads in full.
 """

@@ -31,7 +31,8 @@ def open_source(config: ml_collections.ConfigDict) -> Source:
   """The source `config.dataset` names, opened (listed, not decoded)."""
   if config.source == 'tfds':
     from jaxcls.data import tfds_source  # pylint: disable=g-import-not-at-top  # imports TF
-    return tfds_source.TfdsSource(config.name, config.data_dir)
+    data_dir = os.path.expanduser(config.data_dir) if config.data_dir else None
+    return tfds_source.TfdsSource(config.name, data_dir)
   if config.source == 'embedded':
     return EmbeddedSource(config.name)
   if config.source in ('folder', 'idx'):

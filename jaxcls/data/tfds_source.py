@@ -32,6 +32,11 @@ def import_tfds():
   return tfds
 
 
+def _size_and_mtime(path) -> tuple[int, int]:
+  stat = path.stat()
+  return stat.length, stat.mtime
+
+
 class TfdsSource(Source):
   """A TFDS builder with an image feature and a class-label feature."""
 
@@ -84,7 +89,7 @@ class TfdsSource(Source):
     if not directory.is_dir():
       return None
     # Size and mtime of every prepared file, so that preparing the data again invalidates it.
-    files = sorted((p.name, p.stat().length, p.stat().mtime) for p in directory.iterdir())
+    files = sorted((p.name, *_size_and_mtime(p)) for p in directory.iterdir())
     return dict(source='tfds', name=self._name, version=str(self._builder.info.version),
                 data_dir=str(directory), files=files, split=split)
 
