@@ -46,6 +46,8 @@ def get_config():
   config.dataset.train_split = 'train'  # TFDS split syntax for every source
   config.dataset.eval_split = 'test'
   config.dataset.cache_dir = config_dict.placeholder(str)  # default ~/.cache/jaxcls
+  # None: inferred from the source; set, any label outside [0, num_classes) is an error.
+  config.dataset.num_classes = config_dict.placeholder(int)
 
   # --- Augmentation, on the device inside jit. Pixels are on the 0-255 scale until normalised.
   config.augment = ml_collections.ConfigDict()
