@@ -29,8 +29,8 @@ def batch_sharded(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P(DATA_AXIS))
 
 
-def check_batch_size(field: str, batch_size: int, mesh: Mesh) -> None:
-  n = mesh.devices.size
+def check_batch_size(field: str, batch_size: int, num_devices: int) -> None:
+  n = num_devices
   if batch_size % n:
     raise UserError(
         f'{field}: {batch_size} does not divide over the {n} devices; use a multiple of {n} '

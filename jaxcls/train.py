@@ -148,7 +148,8 @@ def make_eval_fn(model, transform: Callable, *, batch_size: int, mesh) -> Callab
   return jax.jit(eval_fn, out_shardings=parallel.replicated(mesh))
 
 
-def _pad_to_batches(split: data.Split, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+def _pad_to_batches(split: data.LabeledImages,
+                    batch_size: int) -> tuple[np.ndarray, np.ndarray]:
   n = len(split.labels)
   pad = -n % batch_size
   images = np.concatenate([split.images, np.zeros((pad, *split.images.shape[1:]), np.uint8)])
@@ -219,8 +220,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   clock = _Clock()
   _check_config(config)
   mesh = parallel.make_mesh()
-  parallel.check_batch_size('batch_size', config.batch_size, mesh)
-  parallel.check_batch_size('eval_batch_size', config.eval_batch_size, mesh)
+  parallel.check_batch_size('batch_size', config.batch_size, mesh.devices.size)
+  parallel.check_batch_size('eval_batch_size', config.eval_batch_size, mesh.devices.size)
   workdir_path = epath.Path(workdir)
   is_main = jax.process_index() == 0
   if is_main:
