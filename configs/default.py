@@ -65,6 +65,7 @@ def get_config():
   config.mix.name = 'none'  # none | mixup | cutmix
   config.mix.alpha = 1.0  # lambda ~ Beta(alpha, alpha), one per sample
   config.mix.prob = 1.0  # probability that a sample is mixed
+  config.mix.cutmix_box = 'center'  # center (the paper) | corner (seed A: corner uniform)
   config.label_smoothing = 0.0
 
   # --- Optimisation: SGD with momentum; weight decay is coupled (added to the gradient).
