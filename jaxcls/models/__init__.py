@@ -1,0 +1,14 @@
+"""Model zoo: `create_model(name, num_classes, **fields)` over the registered families.
+
+Importing this package imports every family module, which registers its models.
+"""
+
+from jaxcls.models import resnet_v2  # registers its models
+from jaxcls.models.layers import weight_decay_mask
+from jaxcls.models.macs import count_macs, count_params
+from jaxcls.models.registry import create_model, list_models, register_model
+
+__all__ = [
+    'count_macs', 'count_params', 'create_model', 'list_models', 'register_model',
+    'weight_decay_mask',
+]

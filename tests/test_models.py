@@ -1,0 +1,269 @@
+"""Tests for the model registry, shared layers and the model families (counts: SPEC §1-§6)."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxcls.errors import UserError
+from jaxcls.models import count_params, create_model, layers, list_models, weight_decay_mask
+
+# name -> (params, batch_stats) on a 32x32x3 input (SPEC §1).
+RESNET_V2_COUNTS = {
+    'resnet18': (690_266, 1_952),
+    'resnet34': (1_323_418, 3_808),
+    'resnet35b': (866_010, 7_712),
+    'resnet50b': (1_309_210, 11_360),
+    'resnet101b': (2_506_010, 24_416),
+    'resnet152b': (3_492_378, 35_936),
+    'resnet170b': (4_372_698, 41_504),
+    'wideresnet18': (11_182_410, 23_168),
+}
+EXPECTED_COUNTS = {**RESNET_V2_COUNTS}
+
+
+def _abstract_init(model, shape):
+  x = jax.ShapeDtypeStruct(shape, jnp.float32)
+  return jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), x)
+
+
+# --- Registry.
+
+def test_list_models_is_sorted_and_complete():
+  names = list_models()
+  assert names == sorted(names)
+  assert set(EXPECTED_COUNTS) <= set(names)
+
+
+def test_unknown_model_names_the_field_and_the_choices():
+  with pytest.raises(UserError, match=r"^model\.name: unknown model 'resnet19'; choose one of: "
+                     r".*resnet18, resnet34"):
+    create_model('resnet19')
+
+
+def test_unknown_override_lists_the_fields():
+  with pytest.raises(UserError, match=r"^model\.foo: model 'resnet18' has no field 'foo'; its "
+                     r"fields are: .*stage_sizes"):
+    create_model('resnet18', foo=3)
+
+
+@pytest.mark.parametrize('field,value,allowed', [
+    ('activation', 'gelu', 'relu, mish, swish'),
+    ('drop_path_mode', 'row', 'batch, sample'),
+    ('convention', 'jax', 'keras, torch'),
+    ('dtype', 'float64', 'float32, bfloat16, float16'),
+])
+def test_bad_choice_value_names_the_field_and_the_choices(field, value, allowed):
+  with pytest.raises(UserError, match=rf"^model\.{field}: .*{value!r}.*{allowed}$"):
+    create_model('resnet18', **{field: value})
+
+
+def test_bad_survival_prob_is_a_user_error():
+  with pytest.raises(UserError, match=r'^model\.survival_prob: '):
+    create_model('resnet50b', survival_prob=0.0)
+
+
+def test_overrides_apply_none_is_ignored_lists_become_tuples():
+  model = create_model('resnet18', num_classes=100, activation=None, stage_sizes=[1, 1, 1, 1],
+                       base_width=8, dtype='bfloat16')
+  assert model.num_classes == 100
+  assert model.activation == 'relu'
+  assert model.stage_sizes == (1, 1, 1, 1)
+  assert model.dtype == jnp.bfloat16
+  # The preset itself is not mutated by an earlier override.
+  assert create_model('resnet18').stage_sizes == (2, 2, 2, 2)
+
+
+# --- Exact counts.
+
+@pytest.mark.parametrize('name', sorted(EXPECTED_COUNTS))
+def test_param_and_batch_stats_counts(name):
+  assert count_params(create_model(name, num_classes=10)) == EXPECTED_COUNTS[name]
+
+
+def test_counts_do_not_depend_on_activation():
+  assert count_params(create_model('resnet35b', activation='mish')) == (866_010, 7_712)
+
+
+# --- Shared layers.
+
+def test_activations_by_name():
+  x = jnp.linspace(-4.0, 4.0, 17)
+  xn = np.asarray(x, np.float64)
+  np.testing.assert_allclose(layers.activation('mish')(x), xn * np.tanh(np.log1p(np.exp(xn))),
+                             rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(layers.activation('swish')(x), xn / (1.0 + np.exp(-xn)),
+                             rtol=1e-5, atol=1e-6)
+  np.testing.assert_array_equal(layers.activation('relu')(x), np.maximum(xn, 0.0))
+  assert float(layers.activation('mish')(jnp.float32(1.0))) == pytest.approx(0.8650984)
+
+
+def test_pad_shortcut_pools_then_pads_channels_symmetrically():
+  x = jnp.arange(2 * 4 * 4 * 2, dtype=jnp.float32).reshape(2, 4, 4, 2)
+  y = layers.pad_shortcut(x, 6, strides=2)
+  assert y.shape == (2, 2, 2, 6)
+  pooled = x.reshape(2, 2, 2, 2, 2, 2).mean(axis=(2, 4))
+  np.testing.assert_allclose(y[..., 2:4], pooled)
+  assert not np.any(y[..., :2]) and not np.any(y[..., 4:])
+  np.testing.assert_array_equal(layers.pad_shortcut(x, 2, strides=1), x)
+
+
+def test_strided_shortcut_on_odd_size_matches_same_conv_and_averages_real_pixels():
+  x = jnp.ones((1, 7, 7, 1))
+  y = layers.pad_shortcut(x, 1, strides=2)
+  conv = nn.Conv(1, (3, 3), (2, 2), padding='SAME')
+  conv_out = jax.eval_shape(lambda: conv.init_with_output(jax.random.key(0), x)[0])
+  assert y.shape == conv_out.shape == (1, 4, 4, 1)
+  np.testing.assert_allclose(y, 1.0)  # the ragged edge is not diluted by padding
+
+
+def test_make_divisible_for_se_hidden_widths():
+  assert [layers.make_divisible(c / 16, 8) for c in (64, 128, 256, 512)] == [8, 8, 16, 32]
+  assert layers.make_divisible(75, 8) == 72
+  assert layers.make_divisible(76, 8) == 80  # a tie rounds up
+  assert layers.make_divisible(11, 8) == 16  # never more than 10% below the value
+
+
+def test_survival_probs_linear_from_one_to_final():
+  probs = layers.survival_probs(16, 0.5)
+  assert len(probs) == 16
+  assert probs[-1] == pytest.approx(0.5)
+  assert probs[0] == pytest.approx(1 - 0.5 / 16)
+  np.testing.assert_allclose(np.diff(probs), -0.5 / 16)
+
+
+def _sd(mode, p, shortcut, branch, train, seed=0):
+  module = layers.StochasticDepth(p, mode)
+  return module.apply({}, shortcut, branch, train, rngs={'drop_path': jax.random.key(seed)})
+
+
+def test_stochastic_depth_batch_mode_drops_the_whole_batch_together():
+  shortcut = jnp.zeros((8, 2, 2, 3))
+  branch = jnp.ones((8, 2, 2, 3))
+  outcomes = set()
+  for seed in range(16):
+    out = np.asarray(_sd('batch', 0.5, shortcut, branch, True, seed))
+    assert np.all(out == out.flat[0])  # one decision for every sample
+    assert out.flat[0] in (0.0, 1.0)  # kept branches are not rescaled
+    outcomes.add(float(out.flat[0]))
+  assert outcomes == {0.0, 1.0}
+  np.testing.assert_allclose(_sd('batch', 0.7, shortcut + 2, branch, False), 2.7)
+
+
+def test_stochastic_depth_sample_mode_is_per_sample_and_rescaled():
+  shortcut = jnp.zeros((64, 2, 2, 3))
+  branch = jnp.ones((64, 2, 2, 3))
+  out = np.asarray(_sd('sample', 0.5, shortcut, branch, True))
+  per_sample = out.reshape(64, -1)
+  assert np.all(per_sample == per_sample[:, :1])  # one decision per sample
+  assert set(np.unique(per_sample)) == {0.0, 2.0}  # kept branches are scaled by 1/p
+  np.testing.assert_array_equal(_sd('sample', 0.5, shortcut + 2, branch, False), 3.0)
+
+
+def test_stochastic_depth_needs_no_rng_when_off_or_in_eval():
+  x = jnp.ones((2, 3))
+  np.testing.assert_array_equal(layers.StochasticDepth(1.0).apply({}, x, x, True), 2.0)
+  np.testing.assert_array_equal(layers.StochasticDepth(0.5).apply({}, x, x, False), 1.5)
+
+
+def test_resnet_assigns_survival_probs_over_the_global_unit_index():
+  model = create_model('resnet35b', survival_prob=0.5, drop_path_mode='sample')
+  seen = []
+
+  def record(next_fun, args, kwargs, context):
+    if isinstance(context.module, layers.StochasticDepth) and context.method_name == '__call__':
+      seen.append((context.module.survival_prob, context.module.mode))
+    return next_fun(*args, **kwargs)
+
+  x = jax.ShapeDtypeStruct((1, 32, 32, 3), jnp.float32)
+  with nn.intercept_methods(record):
+    jax.eval_shape(lambda x: model.init_with_output(jax.random.key(0), x, train=False), x)
+  assert [m for _, m in seen] == ['sample'] * 11
+  np.testing.assert_allclose([p for p, _ in seen], layers.survival_probs(11, 0.5))
+
+
+def test_weight_decay_mask_picks_conv_kernels():
+  model = create_model('resnet18', stage_sizes=(1, 1, 1, 1), base_width=4)
+  params = _abstract_init(model, (1, 8, 8, 1))['params']
+  conv = weight_decay_mask(params, 'conv_kernels')
+  assert conv['stem']['kernel'] and conv['stage1_unit1']['PreActConv_0']['Conv_0']['kernel']
+  assert not conv['stage1_unit1']['PreActConv_0']['BatchNorm_0']['scale']
+  assert not conv['head']['kernel'] and not conv['head']['bias']
+  kernels = weight_decay_mask(params, 'kernels')
+  assert kernels['head']['kernel'] and not kernels['head']['bias']
+  assert all(jax.tree_util.tree_leaves(weight_decay_mask(params, 'all')))
+  with pytest.raises(UserError, match=r'^optim\.weight_decay_on: '):
+    weight_decay_mask(params, 'convs')
+
+
+# --- Compiled forward and backward of tiny presets.
+
+def _init_and_train_step(model, x, rngs=None):
+  """One compiled program: init, then the gradient of a loss through a train-mode forward."""
+
+  @jax.jit
+  def run(x):
+    # The 'rbg' key compiles several times faster than threefry on CPU.
+    variables = model.init(jax.random.key(0, impl='rbg'), x, train=False)
+
+    def loss_fn(params):
+      logits, updates = model.apply({**variables, 'params': params}, x, train=True,
+                                    mutable=['batch_stats'], rngs=rngs)
+      return jnp.mean(logits**2), (logits, updates)
+
+    (_, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        variables['params'])
+    return variables, logits, updates, grads
+
+  return run(x)
+
+
+@pytest.mark.parametrize('overrides', [
+    dict(name='resnet18', stage_sizes=(1, 1, 1, 1), base_width=4),
+    # Two stages keep the CPU compile short; stochastic depth draws from its rng stream.
+    dict(name='resnet50b', stage_sizes=(1, 1), base_width=4, survival_prob=0.5),
+])
+def test_tiny_forward_backward(overrides):
+  model = create_model(num_classes=10, **overrides)
+  x = jax.random.normal(jax.random.key(1), (2, 16, 16, 1))
+  rngs = {'drop_path': jax.random.key(2)} if model.survival_prob < 1 else None
+  variables, logits, updates, grads = _init_and_train_step(model, x, rngs)
+  assert logits.shape == (2, 10) and logits.dtype == jnp.float32
+  assert np.all(np.isfinite(logits))
+  assert all(np.all(np.isfinite(g)) for g in jax.tree_util.tree_leaves(grads))
+  assert np.any(np.asarray(grads['stem']['kernel']) != 0)
+  old = variables['batch_stats']['head_norm']['mean']
+  new = updates['batch_stats']['head_norm']['mean']
+  assert not np.allclose(old, new)
+
+
+def test_odd_input_size_runs_through_four_stages():
+  model = create_model('resnet18', stage_sizes=(1, 1, 1, 1), base_width=4)
+  x = jax.ShapeDtypeStruct((2, 28, 28, 1), jnp.float32)
+  out = jax.eval_shape(lambda x: model.init_with_output(jax.random.key(0), x, train=False)[0], x)
+  assert out.shape == (2, 10)
+
+
+def test_bfloat16_compute_float32_storage():
+  model = create_model('resnet50b', stage_sizes=(1, 1, 1, 1), base_width=4, dtype='bfloat16')
+  x = jax.ShapeDtypeStruct((2, 16, 16, 3), jnp.float32)
+  variables = _abstract_init(model, x.shape)
+  dtypes = {leaf.dtype for leaf in jax.tree_util.tree_leaves(variables)}
+  assert dtypes == {jnp.dtype(jnp.float32)}
+  jaxpr = jax.make_jaxpr(lambda v, x: model.apply(v, x, train=False))(variables, x)
+  conv_dtypes = set()
+
+  def walk(jaxpr):
+    for eqn in jaxpr.eqns:
+      if eqn.primitive.name in ('conv_general_dilated', 'dot_general'):
+        conv_dtypes.add((eqn.primitive.name, eqn.outvars[0].aval.dtype))
+      for value in eqn.params.values():
+        inner = getattr(value, 'jaxpr', value)
+        if hasattr(inner, 'eqns'):
+          walk(inner)
+
+  walk(jaxpr.jaxpr)
+  bf16 = jnp.dtype(jnp.bfloat16)
+  assert conv_dtypes == {('conv_general_dilated', bf16), ('dot_general', bf16)}
+  assert jaxpr.out_avals[0].dtype == jnp.float32
