@@ -20,7 +20,18 @@ RESNET_V2_COUNTS = {
     'resnet170b': (4_372_698, 41_504),
     'wideresnet18': (11_182_410, 23_168),
 }
-EXPECTED_COUNTS = {**RESNET_V2_COUNTS}
+# SPEC §2 (derived) and §3 (VERIFIED).
+RESNEXT_COUNTS = {
+    'resnext50_c32': (1_280_010, 15_168),
+    'resnext101_c32': (2_489_866, 32_576),
+}
+SENET_COUNTS = {
+    'senet35': (975_234, 7_712),
+    'senet50': (1_471_954, 11_360),
+    'senet101': (2_812_642, 24_416),
+    'senet152': (3_917_778, 35_936),
+}
+EXPECTED_COUNTS = {**RESNET_V2_COUNTS, **RESNEXT_COUNTS, **SENET_COUNTS}
 
 
 def _abstract_init(model, shape):
@@ -222,17 +233,20 @@ def _init_and_train_step(model, x, rngs=None):
 @pytest.mark.parametrize('overrides', [
     dict(name='resnet18', stage_sizes=(1, 1, 1, 1), base_width=4),
     # Two stages keep the CPU compile short; stochastic depth draws from its rng stream.
-    dict(name='resnet50b', stage_sizes=(1, 1), base_width=4, survival_prob=0.5),
+    dict(name='resnext50_c32', stage_sizes=(1, 1), survival_prob=0.5),
+    dict(name='senet50', stage_sizes=(1, 1), base_width=4, survival_prob=0.5,
+         drop_path_mode='sample'),
 ])
 def test_tiny_forward_backward(overrides):
   model = create_model(num_classes=10, **overrides)
   x = jax.random.normal(jax.random.key(1), (2, 16, 16, 1))
-  rngs = {'drop_path': jax.random.key(2)} if model.survival_prob < 1 else None
+  rngs = {'drop_path': jax.random.key(2)} if getattr(model, 'survival_prob', 1) < 1 else None
   variables, logits, updates, grads = _init_and_train_step(model, x, rngs)
   assert logits.shape == (2, 10) and logits.dtype == jnp.float32
   assert np.all(np.isfinite(logits))
   assert all(np.all(np.isfinite(g)) for g in jax.tree_util.tree_leaves(grads))
-  assert np.any(np.asarray(grads['stem']['kernel']) != 0)
+  stem = next(v for k, v in grads.items() if k.startswith('stem'))  # the first layer
+  assert np.any(np.asarray(stem['kernel']) != 0)
   old = variables['batch_stats']['head_norm']['mean']
   new = updates['batch_stats']['head_norm']['mean']
   assert not np.allclose(old, new)

@@ -3,7 +3,10 @@
 Importing this package imports every family module, which registers its models.
 """
 
-from jaxcls.models import resnet_v2  # registers its models
+# Family modules register their models on import.
+from jaxcls.models import resnet_v2
+from jaxcls.models import resnext
+from jaxcls.models import senet
 from jaxcls.models.layers import weight_decay_mask
 from jaxcls.models.macs import count_macs, count_params
 from jaxcls.models.registry import create_model, list_models, register_model
