@@ -19,9 +19,24 @@ CIFAR_SHAPE = (1, 32, 32, 3)
 
 
 def abstract_variables(model: nn.Module, input_shape: tuple[int, ...] = CIFAR_SHAPE) -> Any:
-  """Shapes and dtypes of `model.init` (eval mode) as ShapeDtypeStructs; nothing is computed."""
+  """Shapes and dtypes of `model.init` (eval mode) as ShapeDtypeStructs; nothing is computed.
+
+  Cached per (model, input shape), so `count_params` then `count_macs` traces `init` once;
+  tracing a deep DenseNet takes seconds, and the result is immutable.
+  """
+  try:
+    hash(model)
+  except TypeError:  # a field holds a list or another unhashable value
+    return _abstract_variables(model, tuple(input_shape))
+  return _cached_abstract_variables(model, tuple(input_shape))
+
+
+def _abstract_variables(model: nn.Module, input_shape: tuple[int, ...]) -> Any:
   x = jax.ShapeDtypeStruct(input_shape, jnp.float32)
   return jax.eval_shape(functools.partial(model.init, train=False), jax.random.key(0), x)
+
+
+_cached_abstract_variables = functools.lru_cache(maxsize=16)(_abstract_variables)
 
 
 def _size(tree: Any) -> int:

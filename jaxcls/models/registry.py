@@ -41,6 +41,13 @@ def model_fields(model: nn.Module) -> list[str]:
   return [f.name for f in dataclasses.fields(model) if f.init and f.name not in _INTERNAL_FIELDS]
 
 
+def _freeze(value: Any) -> Any:
+  """Nested lists (as configs may give them) to tuples, so the module stays hashable."""
+  if isinstance(value, (list, tuple)):
+    return tuple(_freeze(v) for v in value)
+  return value
+
+
 def _as_dtype(value: Any) -> Any:
   if isinstance(value, str):
     if value not in _DTYPES:
@@ -54,8 +61,8 @@ def create_model(name: str, num_classes: int = 10, **overrides: Any) -> nn.Modul
   """Builds the registered model `name` with `num_classes` outputs.
 
   `overrides` set module fields; those that are None are ignored (the config's "model default").
-  Lists become tuples and a string `dtype` becomes a jnp dtype. Bad names, unknown fields and
-  bad choice values raise UserError.
+  Lists (also nested) become tuples and a string `dtype` becomes a jnp dtype. Bad names, unknown
+  fields and bad choice values raise UserError.
   """
   if name not in _MODELS:
     raise UserError(f"model.name: unknown model {name!r}; choose one of: "
@@ -69,8 +76,7 @@ def create_model(name: str, num_classes: int = 10, **overrides: Any) -> nn.Modul
     if key not in fields:
       raise UserError(f"model.{key}: model {name!r} has no field {key!r}; its fields are: "
                       f"{', '.join(fields)}")
-    if isinstance(value, list):
-      value = tuple(value)
+    value = _freeze(value)
     if key == 'dtype':
       value = _as_dtype(value)
     updates[key] = value
