@@ -87,6 +87,8 @@ ROWS = [
     # Seed B's DenseNet-BC-100-12 on Fashion-MNIST (SPEC §6.2), PyTorch conventions.
     ('densenet100k12_seed_b', 'densenet100k12', {'convention': 'torch'}, FASHION, 768_730,
      23_988, None),
+    ('mobilenetv2_96px', 'mobilenetv2', {'upsample': 3}, CIFAR, 2_236_682, 34_112, '55.02'),
+    ('mobilenetv2_192px', 'mobilenetv2', {'upsample': 6}, CIFAR, 2_236_682, 34_112, '220.05'),
 ]
 
 

@@ -8,10 +8,11 @@ import pytest
 
 from jaxcls.errors import UserError
 from jaxcls.models import count_params, create_model, layers, list_models, weight_decay_mask
+from jaxcls.models import mobilenet_v2
 
 MODELS = [
     'densenet100k12', 'densenet100k16', 'densenet160k12', 'densenet190k40', 'densenet250k12',
-    'densenet250k24', 'resnet101b', 'resnet152b', 'resnet170b', 'resnet18',
+    'densenet250k24', 'mobilenetv2', 'resnet101b', 'resnet152b', 'resnet170b', 'resnet18',
     'resnet34', 'resnet35b', 'resnet50b', 'resnext101_c32', 'resnext152_c32', 'resnext50_c32',
     'senet101', 'senet152', 'senet35', 'senet50', 'wideresnet18',
 ]
@@ -63,6 +64,8 @@ def test_overrides_apply_none_is_ignored_lists_become_tuples():
   assert model.activation == 'relu'
   assert model.stage_sizes == (1, 1, 1, 1)
   assert model.dtype == jnp.bfloat16
+  nested = create_model('mobilenetv2', blocks=[[1, 8, 1, 1], [6, 8, 2, 2]])
+  assert nested.blocks == ((1, 8, 1, 1), (6, 8, 2, 2))
   # The preset itself is not mutated by an earlier override.
   assert create_model('resnet18').stage_sizes == (2, 2, 2, 2)
 
@@ -226,6 +229,48 @@ def test_densenet_concatenation_order_follows_the_convention(convention, new_fir
   assert concats[0] == ([2, 4] if new_first else [4, 2])
 
 
+# --- MobileNetV2.
+
+def test_mobilenet_residual_only_when_width_and_resolution_are_kept():
+  norm = layers.norm_def('keras', jnp.float32, False)
+  conv = layers.conv_def('keras', jnp.float32)
+
+  @jax.jit
+  def outputs(x):
+    result = []
+    for features, strides in ((8, 1), (16, 1), (8, 2)):
+      block = mobilenet_v2.InvertedResidual(6, features, strides, conv, norm)
+      variables = block.init(jax.random.key(0, impl='rbg'), x)
+      # Zero the projection BN: the output is then exactly the residual path (x or nothing).
+      bn = variables['params']['project_norm']
+      variables['params']['project_norm'] = jax.tree_util.tree_map(jnp.zeros_like, bn)
+      result.append(block.apply(variables, x))
+    return result
+
+  x = jax.random.normal(jax.random.key(0), (1, 4, 4, 8))
+  same, wider, strided = outputs(x)
+  np.testing.assert_array_equal(same, x)
+  np.testing.assert_array_equal(wider, np.zeros((1, 4, 4, 16)))
+  np.testing.assert_array_equal(strided, np.zeros((1, 2, 2, 8)))
+
+
+def test_mobilenet_l2_mask_covers_block_convs_only():
+  params = _abstract_init(create_model('mobilenetv2'), (1, 32, 32, 3))['params']
+  mask = weight_decay_mask(params, 'conv_kernels')
+  assert not mask['stem_no_l2']['kernel'] and not mask['head_conv_no_l2']['kernel']
+  assert not mask['head']['kernel']
+  assert mask['stage1_unit1']['depthwise']['kernel'] and mask['stage1_unit1']['project']['kernel']
+  assert mask['stage2_unit1']['expand']['kernel']
+  assert not mask['stage2_unit1']['expand_norm']['scale']
+  # 50 block convs: 17 depthwise, 17 project and 16 expand (the first block has none).
+  assert sum(jax.tree_util.tree_leaves(mask)) == 50
+
+
+def test_mobilenet_upsample_must_be_a_positive_integer():
+  with pytest.raises(UserError, match=r'^model\.upsample: '):
+    count_params(create_model('mobilenetv2', upsample=0))
+
+
 # --- Compiled forward and backward of tiny presets.
 
 def _init_and_train_step(model, x, rngs=None):
@@ -255,6 +300,7 @@ TINY = [
     dict(name='senet50', stage_sizes=(1, 1), base_width=4, survival_prob=0.5,
          drop_path_mode='sample'),
     dict(name='densenet100k12', depth=10, growth_rate=4),
+    dict(name='mobilenetv2', upsample=1, blocks=((1, 8, 1, 1), (6, 8, 2, 2))),
 ]
 TINY_IDS = [t['name'] for t in TINY]
 
