@@ -1,0 +1,19 @@
+"""Model zoo: `create_model(name, num_classes, **fields)` over the registered families.
+
+Importing this package imports every family module, which registers its models.
+"""
+
+# Family modules register their models on import.
+from jaxcls.models import resnet_v2
+from jaxcls.models import resnext
+from jaxcls.models import senet
+from jaxcls.models import densenet
+from jaxcls.models import mobilenet_v2
+from jaxcls.models.layers import weight_decay_mask
+from jaxcls.models.macs import count_macs, count_params
+from jaxcls.models.registry import create_model, list_models, register_model
+
+__all__ = [
+    'count_macs', 'count_params', 'create_model', 'list_models', 'register_model',
+    'weight_decay_mask',
+]

@@ -1,0 +1,230 @@
+"""Layers shared by the model families: activations, init conventions, pre-activation units,
+the parameter-free ResNetV2 shortcut, squeeze-and-excitation and stochastic depth.
+
+Details that are easy to get wrong:
+- Pre-activation order (He et al. 2016, "Identity Mappings in Deep Residual Networks") is
+  BN -> act -> Conv, and the shortcut takes the RAW unit input, not the activated one.
+- Stochastic depth (Huang et al. 2016) comes in two flavours. Seed A draws ONE uniform number per
+  block per step for the whole batch and, at inference, scales the branch by its survival
+  probability; timm's `drop_path` draws per sample and scales by 1/p while training, so inference
+  is the identity. Both use p_l = 1 - (l/L)(1 - p_L) over the global block index l = 1..L.
+
+Parameter naming (what an optimizer mask can rely on):
+- every convolution kernel is a 4-D leaf named `kernel` (HWIO); Dense kernels are 2-D;
+- a conv whose module name ends in `NO_L2_SUFFIX` is one that the paper's L2 regulariser skips
+  (MobileNetV2's stem and head convs). `weight_decay_mask` turns this into a boolean pytree.
+"""
+
+from collections.abc import Callable, Sequence
+import functools
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxcls.errors import UserError
+
+ModuleDef = Any
+Array = jax.Array
+
+# Module-name suffix of conv layers that Keras-style L2 on conv kernels leaves out.
+NO_L2_SUFFIX = '_no_l2'
+
+ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
+    'relu': jax.nn.relu,
+    'mish': jax.nn.mish,  # x * tanh(softplus(x))
+    'swish': jax.nn.swish,  # x * sigmoid(x), a.k.a. SiLU
+}
+DROP_PATH_MODES = ('batch', 'sample')
+CONVENTIONS = ('keras', 'torch')
+WEIGHT_DECAY_ON = ('all', 'conv_kernels', 'kernels')
+
+# Choice-valued model fields and their allowed values; `create_model` checks them eagerly.
+CHOICES: dict[str, tuple[str, ...]] = {
+    'activation': tuple(ACTIVATIONS),
+    'drop_path_mode': DROP_PATH_MODES,
+    'convention': CONVENTIONS,
+}
+
+
+def check_choice(field: str, value: str) -> str:
+  """Returns `value` if it is allowed for model field `field`, else raises UserError."""
+  allowed = CHOICES[field]
+  if value not in allowed:
+    raise UserError(f"model.{field}: unknown value {value!r}; choose one of: "
+                    f"{', '.join(allowed)}")
+  return value
+
+
+def activation(name: str) -> Callable[[Array], Array]:
+  """The activation function called `name` (relu | mish | swish)."""
+  return ACTIVATIONS[check_choice('activation', name)]
+
+
+# --- Init and BatchNorm conventions of the two frameworks the seeds were written in.
+# Keras: glorot-uniform conv and Dense kernels, BN momentum 0.99 and epsilon 1e-3.
+# PyTorch (seed B): conv weights normal(0, sqrt(2 / (k*k*out))) (kaiming fan_out), Linear weights
+# nn.Linear's default U(+-1/sqrt(fan_in)), zero biases, BN momentum 0.1 (flax 0.9), epsilon 1e-5.
+_CONV_INIT = {
+    'keras': nn.initializers.glorot_uniform(),
+    'torch': nn.initializers.variance_scaling(2.0, 'fan_out', 'normal'),
+}
+_DENSE_INIT = {
+    'keras': nn.initializers.glorot_uniform(),
+    'torch': nn.initializers.variance_scaling(1.0 / 3.0, 'fan_in', 'uniform'),
+}
+_BN_MOMENTUM_EPSILON = {'keras': (0.99, 1e-3), 'torch': (0.9, 1e-5)}
+
+
+def conv_def(convention: str, dtype: Any) -> ModuleDef:
+  """`nn.Conv` with no bias, SAME padding and the convention's kernel init.
+
+  Flax's SAME pads (0, 1) for a 3x3 stride-2 conv on an even size, exactly as TF does.
+  """
+  return functools.partial(
+      nn.Conv, use_bias=False, padding='SAME', dtype=dtype,
+      kernel_init=_CONV_INIT[check_choice('convention', convention)])
+
+
+def dense_def(convention: str, dtype: Any) -> ModuleDef:
+  """`nn.Dense` with a zero bias and the convention's kernel init."""
+  return functools.partial(
+      nn.Dense, dtype=dtype, bias_init=nn.initializers.zeros,
+      kernel_init=_DENSE_INIT[check_choice('convention', convention)])
+
+
+def norm_def(convention: str, dtype: Any, train: bool) -> ModuleDef:
+  """`nn.BatchNorm` with the convention's momentum and epsilon; statistics stay float32."""
+  momentum, epsilon = _BN_MOMENTUM_EPSILON[check_choice('convention', convention)]
+  return functools.partial(
+      nn.BatchNorm, use_running_average=not train, momentum=momentum, epsilon=epsilon,
+      dtype=dtype)
+
+
+class PreActConv(nn.Module):
+  """BN -> act -> Conv (no bias): the pre-activation conv unit."""
+  features: int
+  kernel_size: tuple[int, int] = (3, 3)
+  strides: int = 1
+  feature_group_count: int = 1
+  conv: ModuleDef = nn.Conv
+  norm: ModuleDef = nn.BatchNorm
+  act: Callable[[Array], Array] = jax.nn.relu
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    x = self.act(self.norm()(x))
+    return self.conv(self.features, self.kernel_size, (self.strides, self.strides),
+                     feature_group_count=self.feature_group_count)(x)
+
+
+def avg_pool_same(x: Array, strides: int) -> Array:
+  """AvgPool (s x s)/s with TF SAME padding, averaging only real pixels at a ragged edge.
+
+  On even sizes this is a plain 2x2 pool; on odd sizes (Fashion-MNIST's 7x7) it gives
+  ceil(n/2) outputs, matching the stride-2 SAME conv on the residual branch.
+  """
+  if all(d % strides == 0 for d in x.shape[1:3]):
+    return nn.avg_pool(x, (strides, strides), (strides, strides))
+  return nn.avg_pool(x, (strides, strides), (strides, strides), padding='SAME',
+                     count_include_pad=False)
+
+
+def pad_shortcut(x: Array, features: int, strides: int) -> Array:
+  """ResNetV2 parameter-free shortcut: AvgPool when strided, then symmetric channel zero-pad."""
+  if strides > 1:
+    x = avg_pool_same(x, strides)
+  extra = features - x.shape[-1]
+  if extra < 0:
+    raise ValueError(f'zero-pad shortcut cannot shrink {x.shape[-1]} channels to {features}')
+  if extra:
+    x = jnp.pad(x, ((0, 0), (0, 0), (0, 0), (extra // 2, extra - extra // 2)))
+  return x
+
+
+def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
+  """Rounds to the nearest multiple of `divisor` (ties up), never below 90% of `value`.
+
+  The MobileNet/EfficientNet rule, used for the SE hidden width: d(64/16) = 8, d(512/16) = 32.
+  """
+  min_value = divisor if min_value is None else min_value
+  rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+  if rounded < 0.9 * value:
+    rounded += divisor
+  return rounded
+
+
+class SqueezeExcite(nn.Module):
+  """Squeeze-and-Excitation (Hu et al. 2018): GAP -> Dense(d) -> act -> Dense(C) -> sigmoid."""
+  reduction: int = 16
+  divisor: int = 8
+  dense: ModuleDef = nn.Dense
+  act: Callable[[Array], Array] = jax.nn.relu
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    channels = x.shape[-1]
+    s = jnp.mean(x, axis=(1, 2), keepdims=True)
+    s = self.act(self.dense(make_divisible(channels / self.reduction, self.divisor))(s))
+    s = jax.nn.sigmoid(self.dense(channels)(s))
+    return x * s
+
+
+def survival_probs(num_blocks: int, final_survival_prob: float) -> list[float]:
+  """p_l = 1 - (l/L)(1 - p_L) for l = 1..L: linear from ~1 to p_L at the last block."""
+  return [1.0 - (l / num_blocks) * (1.0 - final_survival_prob)
+          for l in range(1, num_blocks + 1)]
+
+
+class StochasticDepth(nn.Module):
+  """Residual add with a randomly dropped branch: returns shortcut + (dropped) branch.
+
+  `batch` (seed A, Huang et al. 2016): one draw per call shared by the whole batch; kept with
+  probability p; inference gives shortcut + p * branch.
+  `sample` (timm drop_path): a Bernoulli(p) per sample, kept branches scaled by 1/p; inference
+  gives shortcut + branch.
+  Randomness comes from the 'drop_path' rng stream, and only when training with p < 1.
+  """
+  survival_prob: float = 1.0
+  mode: str = 'batch'
+
+  @nn.compact
+  def __call__(self, shortcut: Array, branch: Array, train: bool) -> Array:
+    p = self.survival_prob
+    mode = check_choice('drop_path_mode', self.mode)
+    if p >= 1.0:
+      return shortcut + branch
+    if not train:
+      return shortcut + (p * branch if mode == 'batch' else branch)
+    rng = self.make_rng('drop_path')
+    if mode == 'batch':
+      keep = jax.random.bernoulli(rng, p)
+      return shortcut + keep.astype(branch.dtype) * branch
+    keep = jax.random.bernoulli(rng, p, (branch.shape[0],) + (1,) * (branch.ndim - 1))
+    return shortcut + branch * (keep.astype(branch.dtype) / jnp.asarray(p, branch.dtype))
+
+
+def weight_decay_mask(params: Any, on: str) -> Any:
+  """Boolean pytree over `params`: which leaves carry weight decay.
+
+  on = 'all': every leaf (PyTorch's coupled weight_decay);
+  'conv_kernels': 4-D `kernel` leaves (Keras `l2` on conv kernels, seed A), except convs whose
+  module name ends in `NO_L2_SUFFIX`;
+  'kernels': every `kernel` leaf, convs and Dense alike.
+  """
+  if on not in WEIGHT_DECAY_ON:
+    raise UserError(f"optim.weight_decay_on: unknown value {on!r}; choose one of: "
+                    f"{', '.join(WEIGHT_DECAY_ON)}")
+
+  def decays(path: Sequence[Any], leaf: Any) -> bool:
+    names = [getattr(k, 'key', getattr(k, 'name', str(k))) for k in path]
+    if on == 'all':
+      return True
+    if names[-1] != 'kernel':
+      return False
+    if on == 'kernels':
+      return True
+    return leaf.ndim == 4 and not any(str(n).endswith(NO_L2_SUFFIX) for n in names[:-1])
+
+  return jax.tree_util.tree_map_with_path(decays, params)

@@ -1,0 +1,354 @@
+"""Tests for the model registry, shared layers and the model families (counts: SPEC §1-§6)."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxcls.errors import UserError
+from jaxcls.models import count_params, create_model, layers, list_models, weight_decay_mask
+from jaxcls.models import mobilenet_v2
+
+MODELS = [
+    'densenet100k12', 'densenet100k16', 'densenet160k12', 'densenet190k40', 'densenet250k12',
+    'densenet250k24', 'mobilenetv2', 'resnet101b', 'resnet152b', 'resnet170b', 'resnet18',
+    'resnet34', 'resnet35b', 'resnet50b', 'resnext101_c32', 'resnext152_c32', 'resnext50_c32',
+    'senet101', 'senet152', 'senet35', 'senet50', 'wideresnet18',
+]
+
+
+def _abstract_init(model, shape):
+  x = jax.ShapeDtypeStruct(shape, jnp.float32)
+  return jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), x)
+
+
+# --- Registry.
+
+def test_list_models_is_sorted_and_complete():
+  assert list_models() == MODELS
+
+
+def test_unknown_model_names_the_field_and_the_choices():
+  with pytest.raises(UserError, match=r"^model\.name: unknown model 'resnet19'; choose one of: "
+                     r".*resnet18, resnet34"):
+    create_model('resnet19')
+
+
+def test_unknown_override_lists_the_fields():
+  with pytest.raises(UserError, match=r"^model\.foo: model 'resnet18' has no field 'foo'; its "
+                     r"fields are: .*stage_sizes"):
+    create_model('resnet18', foo=3)
+
+
+@pytest.mark.parametrize('field,value,allowed', [
+    ('activation', 'gelu', 'relu, mish, swish'),
+    ('drop_path_mode', 'row', 'batch, sample'),
+    ('convention', 'jax', 'keras, torch'),
+    ('dtype', 'float64', 'float32, bfloat16, float16'),
+])
+def test_bad_choice_value_names_the_field_and_the_choices(field, value, allowed):
+  with pytest.raises(UserError, match=rf"^model\.{field}: .*{value!r}.*{allowed}$"):
+    create_model('resnet18', **{field: value})
+
+
+def test_bad_survival_prob_is_a_user_error():
+  with pytest.raises(UserError, match=r'^model\.survival_prob: '):
+    create_model('resnet50b', survival_prob=0.0)
+
+
+def test_overrides_apply_none_is_ignored_lists_become_tuples():
+  model = create_model('resnet18', num_classes=100, activation=None, stage_sizes=[1, 1, 1, 1],
+                       base_width=8, dtype='bfloat16')
+  assert model.num_classes == 100
+  assert model.activation == 'relu'
+  assert model.stage_sizes == (1, 1, 1, 1)
+  assert model.dtype == jnp.bfloat16
+  nested = create_model('mobilenetv2', blocks=[[1, 8, 1, 1], [6, 8, 2, 2]])
+  assert nested.blocks == ((1, 8, 1, 1), (6, 8, 2, 2))
+  # The preset itself is not mutated by an earlier override.
+  assert create_model('resnet18').stage_sizes == (2, 2, 2, 2)
+
+
+# --- Counts (every model's are in test_macs.py).
+
+def test_count_params_on_a_small_preset():
+  # Stem 9*1*4; stage 1: BN 2*4, two 3x3 convs 2*9*4*4 and BN 2*4; head BN 2*4, Dense 4*10+10.
+  model = create_model('resnet18', stage_sizes=(1,), base_width=4)
+  assert count_params(model, (1, 8, 8, 1)) == (36 + 8 + 288 + 8 + 8 + 50, 3 * 8)
+
+
+def test_counts_do_not_depend_on_activation_or_convention():
+  assert count_params(create_model('resnet35b', activation='mish')) == (866_010, 7_712)
+  assert count_params(create_model('resnet35b', convention='torch')) == (866_010, 7_712)
+
+
+# --- Shared layers.
+
+def test_activations_by_name():
+  x = jnp.linspace(-4.0, 4.0, 17)
+  xn = np.asarray(x, np.float64)
+  np.testing.assert_allclose(layers.activation('mish')(x), xn * np.tanh(np.log1p(np.exp(xn))),
+                             rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(layers.activation('swish')(x), xn / (1.0 + np.exp(-xn)),
+                             rtol=1e-5, atol=1e-6)
+  np.testing.assert_array_equal(layers.activation('relu')(x), np.maximum(xn, 0.0))
+  assert float(layers.activation('mish')(jnp.float32(1.0))) == pytest.approx(0.8650984)
+
+
+def test_pad_shortcut_pools_then_pads_channels_symmetrically():
+  x = jnp.arange(2 * 4 * 4 * 2, dtype=jnp.float32).reshape(2, 4, 4, 2)
+  y = layers.pad_shortcut(x, 6, strides=2)
+  assert y.shape == (2, 2, 2, 6)
+  pooled = x.reshape(2, 2, 2, 2, 2, 2).mean(axis=(2, 4))
+  np.testing.assert_allclose(y[..., 2:4], pooled)
+  assert not np.any(y[..., :2]) and not np.any(y[..., 4:])
+  np.testing.assert_array_equal(layers.pad_shortcut(x, 2, strides=1), x)
+
+
+def test_strided_shortcut_on_odd_size_matches_same_conv_and_averages_real_pixels():
+  x = jnp.ones((1, 7, 7, 1))
+  y = layers.pad_shortcut(x, 1, strides=2)
+  conv = nn.Conv(1, (3, 3), (2, 2), padding='SAME')
+  conv_out = jax.eval_shape(lambda: conv.init_with_output(jax.random.key(0), x)[0])
+  assert y.shape == conv_out.shape == (1, 4, 4, 1)
+  np.testing.assert_allclose(y, 1.0)  # the ragged edge is not diluted by padding
+
+
+def test_make_divisible_for_se_hidden_widths():
+  assert [layers.make_divisible(c / 16, 8) for c in (64, 128, 256, 512)] == [8, 8, 16, 32]
+  assert layers.make_divisible(75, 8) == 72
+  assert layers.make_divisible(76, 8) == 80  # a tie rounds up
+  assert layers.make_divisible(11, 8) == 16  # never more than 10% below the value
+
+
+def test_survival_probs_linear_from_one_to_final():
+  probs = layers.survival_probs(16, 0.5)
+  assert len(probs) == 16
+  assert probs[-1] == pytest.approx(0.5)
+  assert probs[0] == pytest.approx(1 - 0.5 / 16)
+  np.testing.assert_allclose(np.diff(probs), -0.5 / 16)
+
+
+def _sd(mode, p, shortcut, branch, train, seed=0):
+  module = layers.StochasticDepth(p, mode)
+  return module.apply({}, shortcut, branch, train, rngs={'drop_path': jax.random.key(seed)})
+
+
+def test_stochastic_depth_batch_mode_drops_the_whole_batch_together():
+  shortcut = jnp.zeros((8, 2, 2, 3))
+  branch = jnp.ones((8, 2, 2, 3))
+  outcomes = set()
+  for seed in range(16):
+    out = np.asarray(_sd('batch', 0.5, shortcut, branch, True, seed))
+    assert np.all(out == out.flat[0])  # one decision for every sample
+    assert out.flat[0] in (0.0, 1.0)  # kept branches are not rescaled
+    outcomes.add(float(out.flat[0]))
+  assert outcomes == {0.0, 1.0}
+  np.testing.assert_allclose(_sd('batch', 0.7, shortcut + 2, branch, False), 2.7)
+
+
+def test_stochastic_depth_sample_mode_is_per_sample_and_rescaled():
+  shortcut = jnp.zeros((64, 2, 2, 3))
+  branch = jnp.ones((64, 2, 2, 3))
+  out = np.asarray(_sd('sample', 0.5, shortcut, branch, True))
+  per_sample = out.reshape(64, -1)
+  assert np.all(per_sample == per_sample[:, :1])  # one decision per sample
+  assert set(np.unique(per_sample)) == {0.0, 2.0}  # kept branches are scaled by 1/p
+  np.testing.assert_array_equal(_sd('sample', 0.5, shortcut + 2, branch, False), 3.0)
+
+
+def test_stochastic_depth_needs_no_rng_when_off_or_in_eval():
+  x = jnp.ones((2, 3))
+  np.testing.assert_array_equal(layers.StochasticDepth(1.0).apply({}, x, x, True), 2.0)
+  np.testing.assert_array_equal(layers.StochasticDepth(0.5).apply({}, x, x, False), 1.5)
+
+
+def test_resnet_assigns_survival_probs_over_the_global_unit_index():
+  model = create_model('resnet35b', survival_prob=0.5, drop_path_mode='sample')
+  seen = []
+
+  def record(next_fun, args, kwargs, context):
+    if isinstance(context.module, layers.StochasticDepth) and context.method_name == '__call__':
+      seen.append((context.module.survival_prob, context.module.mode))
+    return next_fun(*args, **kwargs)
+
+  x = jax.ShapeDtypeStruct((1, 32, 32, 3), jnp.float32)
+  with nn.intercept_methods(record):
+    jax.eval_shape(lambda x: model.init_with_output(jax.random.key(0), x, train=False), x)
+  assert [m for _, m in seen] == ['sample'] * 11
+  np.testing.assert_allclose([p for p, _ in seen], layers.survival_probs(11, 0.5))
+
+
+def test_weight_decay_mask_picks_conv_kernels():
+  model = create_model('resnet18', stage_sizes=(1, 1, 1, 1), base_width=4)
+  params = _abstract_init(model, (1, 8, 8, 1))['params']
+  conv = weight_decay_mask(params, 'conv_kernels')
+  assert conv['stem']['kernel'] and conv['stage1_unit1']['PreActConv_0']['Conv_0']['kernel']
+  assert not conv['stage1_unit1']['PreActConv_0']['BatchNorm_0']['scale']
+  assert not conv['head']['kernel'] and not conv['head']['bias']
+  kernels = weight_decay_mask(params, 'kernels')
+  assert kernels['head']['kernel'] and not kernels['head']['bias']
+  assert all(jax.tree_util.tree_leaves(weight_decay_mask(params, 'all')))
+  with pytest.raises(UserError, match=r'^optim\.weight_decay_on: '):
+    weight_decay_mask(params, 'convs')
+
+
+def test_conventions_set_bn_and_init():
+  assert layers.norm_def('keras', jnp.float32, True).keywords['momentum'] == 0.99
+  assert layers.norm_def('keras', jnp.float32, True).keywords['epsilon'] == 1e-3
+  assert layers.norm_def('torch', jnp.float32, True).keywords['momentum'] == 0.9
+  assert layers.norm_def('torch', jnp.float32, True).keywords['epsilon'] == 1e-5
+  shape = (3, 3, 64, 128)
+  torch_init = layers.conv_def('torch', jnp.float32).keywords['kernel_init']
+  keras_init = layers.conv_def('keras', jnp.float32).keywords['kernel_init']
+  torch_w = np.asarray(torch_init(jax.random.key(0), shape))
+  keras_w = np.asarray(keras_init(jax.random.key(0), shape))
+  # PyTorch seed B: normal(0, sqrt(2 / (k*k*out))); Keras: U(+-sqrt(6 / (fan_in + fan_out))).
+  assert torch_w.std() == pytest.approx(np.sqrt(2 / (9 * 128)), rel=0.02)
+  limit = np.sqrt(6 / (9 * 64 + 9 * 128))
+  assert np.abs(keras_w).max() <= limit and np.abs(keras_w).max() > 0.99 * limit
+
+
+# --- DenseNet.
+
+def test_densenet_depth_must_be_6n_plus_4():
+  with pytest.raises(UserError, match=r'^model\.depth: DenseNet-BC needs depth = 6n \+ 4'):
+    count_params(create_model('densenet100k12', depth=101))
+
+
+@pytest.mark.parametrize('convention,new_first', [('keras', True), ('torch', False)])
+def test_densenet_concatenation_order_follows_the_convention(convention, new_first):
+  model = create_model('densenet100k12', depth=10, growth_rate=2, convention=convention)
+  x = jax.ShapeDtypeStruct((1, 4, 4, 3), jnp.float32)
+  variables = _abstract_init(model, x.shape)
+  jaxpr = jax.make_jaxpr(lambda v, x: model.apply(v, x, train=False))(variables, x)
+  concats = [[v.aval.shape[-1] for v in eqn.invars]
+             for eqn in jaxpr.jaxpr.eqns if eqn.primitive.name == 'concatenate']
+  # The first layer adds k=2 channels to the stem's 2k=4; Keras puts them first.
+  assert concats[0] == ([2, 4] if new_first else [4, 2])
+
+
+# --- MobileNetV2.
+
+def test_mobilenet_residual_only_when_width_and_resolution_are_kept():
+  norm = layers.norm_def('keras', jnp.float32, False)
+  conv = layers.conv_def('keras', jnp.float32)
+
+  @jax.jit
+  def outputs(x):
+    result = []
+    for features, strides in ((8, 1), (16, 1), (8, 2)):
+      block = mobilenet_v2.InvertedResidual(6, features, strides, conv, norm)
+      variables = block.init(jax.random.key(0, impl='rbg'), x)
+      # Zero the projection BN: the output is then exactly the residual path (x or nothing).
+      bn = variables['params']['project_norm']
+      variables['params']['project_norm'] = jax.tree_util.tree_map(jnp.zeros_like, bn)
+      result.append(block.apply(variables, x))
+    return result
+
+  x = jax.random.normal(jax.random.key(0), (1, 4, 4, 8))
+  same, wider, strided = outputs(x)
+  np.testing.assert_array_equal(same, x)
+  np.testing.assert_array_equal(wider, np.zeros((1, 4, 4, 16)))
+  np.testing.assert_array_equal(strided, np.zeros((1, 2, 2, 8)))
+
+
+def test_mobilenet_l2_mask_covers_block_convs_only():
+  params = _abstract_init(create_model('mobilenetv2'), (1, 32, 32, 3))['params']
+  mask = weight_decay_mask(params, 'conv_kernels')
+  assert not mask['stem_no_l2']['kernel'] and not mask['head_conv_no_l2']['kernel']
+  assert not mask['head']['kernel']
+  assert mask['stage1_unit1']['depthwise']['kernel'] and mask['stage1_unit1']['project']['kernel']
+  assert mask['stage2_unit1']['expand']['kernel']
+  assert not mask['stage2_unit1']['expand_norm']['scale']
+  # 50 block convs: 17 depthwise, 17 project and 16 expand (the first block has none).
+  assert sum(jax.tree_util.tree_leaves(mask)) == 50
+
+
+def test_mobilenet_upsample_must_be_a_positive_integer():
+  with pytest.raises(UserError, match=r'^model\.upsample: '):
+    count_params(create_model('mobilenetv2', upsample=0))
+
+
+# --- Compiled forward and backward of tiny presets.
+
+def _init_and_train_step(model, x, rngs=None):
+  """One compiled program: init, then the gradient of a loss through a train-mode forward."""
+
+  @jax.jit
+  def run(x):
+    # The 'rbg' key compiles several times faster than threefry on CPU.
+    variables = model.init(jax.random.key(0, impl='rbg'), x, train=False)
+
+    def loss_fn(params):
+      logits, updates = model.apply({**variables, 'params': params}, x, train=True,
+                                    mutable=['batch_stats'], rngs=rngs)
+      return jnp.mean(logits**2), (logits, updates)
+
+    (_, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        variables['params'])
+    return variables, logits, updates, grads
+
+  return run(x)
+
+
+# One tiny preset per family; two stages at most keep the CPU compile short.
+TINY = [
+    dict(name='resnet18', stage_sizes=(1, 1), base_width=4),
+    dict(name='resnext50_c32', stage_sizes=(1, 1), survival_prob=0.5),
+    dict(name='senet50', stage_sizes=(1, 1), base_width=4, survival_prob=0.5,
+         drop_path_mode='sample'),
+    dict(name='densenet100k12', depth=10, growth_rate=4),
+    dict(name='mobilenetv2', upsample=1, blocks=((1, 8, 1, 1), (6, 8, 2, 2))),
+]
+TINY_IDS = [t['name'] for t in TINY]
+
+
+@pytest.mark.parametrize('overrides', TINY, ids=TINY_IDS)
+def test_tiny_forward_backward(overrides):
+  model = create_model(num_classes=10, **overrides)
+  x = jax.random.normal(jax.random.key(1), (2, 16, 16, 1))
+  rngs = {'drop_path': jax.random.key(2)} if getattr(model, 'survival_prob', 1) < 1 else None
+  variables, logits, updates, grads = _init_and_train_step(model, x, rngs)
+  assert logits.shape == (2, 10) and logits.dtype == jnp.float32
+  assert np.all(np.isfinite(logits))
+  assert all(np.all(np.isfinite(g)) for g in jax.tree_util.tree_leaves(grads))
+  stem = next(v for k, v in grads.items() if k.startswith('stem'))  # the first layer
+  assert np.any(np.asarray(stem['kernel']) != 0)
+  # The variance: a head fed by train-mode BN outputs can have a batch mean of exactly zero.
+  old = variables['batch_stats']['head_norm']['var']
+  new = updates['batch_stats']['head_norm']['var']
+  assert not np.allclose(old, new)
+
+
+def test_odd_input_size_runs_through_four_stages():
+  model = create_model('resnet18', stage_sizes=(1, 1, 1, 1), base_width=4)
+  x = jax.ShapeDtypeStruct((2, 28, 28, 1), jnp.float32)
+  out = jax.eval_shape(lambda x: model.init_with_output(jax.random.key(0), x, train=False)[0], x)
+  assert out.shape == (2, 10)
+
+
+@pytest.mark.parametrize('overrides', TINY, ids=TINY_IDS)
+def test_bfloat16_compute_float32_storage(overrides):
+  model = create_model(dtype='bfloat16', **overrides)
+  x = jax.ShapeDtypeStruct((2, 16, 16, 3), jnp.float32)
+  variables = _abstract_init(model, x.shape)
+  dtypes = {leaf.dtype for leaf in jax.tree_util.tree_leaves(variables)}
+  assert dtypes == {jnp.dtype(jnp.float32)}
+  jaxpr = jax.make_jaxpr(lambda v, x: model.apply(v, x, train=False))(variables, x)
+  conv_dtypes = set()
+
+  def walk(jaxpr):
+    for eqn in jaxpr.eqns:
+      if eqn.primitive.name in ('conv_general_dilated', 'dot_general'):
+        conv_dtypes.add((eqn.primitive.name, eqn.outvars[0].aval.dtype))
+      for value in eqn.params.values():
+        inner = getattr(value, 'jaxpr', value)
+        if hasattr(inner, 'eqns'):
+          walk(inner)
+
+  walk(jaxpr.jaxpr)
+  bf16 = jnp.dtype(jnp.bfloat16)
+  assert conv_dtypes == {('conv_general_dilated', bf16), ('dot_general', bf16)}
+  assert jaxpr.out_avals[0].dtype == jnp.float32
