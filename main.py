@@ -5,6 +5,7 @@ file takes comma-separated variants after a colon (`--config configs/resnet50b.p
 Running the same command again resumes from the newest checkpoint in `--workdir`.
 """
 
+import logging as std_logging
 import os
 import re
 import sys
@@ -12,6 +13,7 @@ import sys
 # TensorFlow (used by TFDS and the TensorBoard writer) must neither grab GPU memory nor flood the
 # console; set before anything imports it.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '0')
 
 from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
@@ -54,9 +56,16 @@ def parse_flags(argv: list[str]) -> list[str]:
     sys.exit(2)
 
 
+def _quiet_libraries(record) -> bool:
+  """INFO lines from jaxcls and clu (metrics, progress) only; every library's warnings."""
+  return (record.levelno >= std_logging.WARNING or '/jaxcls/' in record.pathname
+          or '/clu/' in record.pathname or record.pathname == __file__)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
+  logging.get_absl_handler().python_handler.addFilter(_quiet_libraries)
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.config.set_visible_devices([], 'GPU')
   from jaxcls import train  # pylint: disable=g-import-not-at-top

@@ -11,17 +11,16 @@ HTD is Hsueh et al. 2018 (arXiv 1806.01593):
     lr_t = lr_min + (lr_0 - lr_min) / 2 * (1 - tanh(L + (U - L) * t / T)).
 """
 
-from typing import Any, Callable
+import functools
 
-import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
 
+from jaxcls import models
 from jaxcls.errors import UserError
 
 SCHEDULES = ('constant', 'step', 'htd', 'cosine')
-WEIGHT_DECAY_ON = ('all', 'conv_kernels', 'kernels')
 
 
 def htd_schedule(init_value: float, decay_steps: int, lower: float = -6.0, upper: float = 3.0,
@@ -62,23 +61,6 @@ def create_schedule(config: ml_collections.ConfigDict, steps_per_epoch: int) -> 
   return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), main], [warmup])
 
 
-def weight_decay_mask(kind: str) -> Callable[[Any], Any]:
-  """Which parameters carry weight decay: a function of the params tree, for optax masks."""
-  if kind not in WEIGHT_DECAY_ON:
-    raise UserError(f"optim.weight_decay_on: unknown value '{kind}'; choose one of: "
-                    + ', '.join(WEIGHT_DECAY_ON))
-
-  def is_decayed(path, leaf) -> bool:
-    name = getattr(path[-1], 'key', None)
-    if kind == 'all':
-      return True
-    if kind == 'kernels':  # conv and dense kernels; no BN scale/bias, no biases
-      return name == 'kernel'
-    return name == 'kernel' and leaf.ndim == 4  # conv kernels only (Keras seed A)
-
-  return lambda params: jax.tree_util.tree_map_with_path(is_decayed, params)
-
-
 def create_optimizer(config: ml_collections.ConfigDict,
                      steps_per_epoch: int) -> tuple[optax.GradientTransformation, optax.Schedule]:
   """SGD(momentum, Nesterov) after coupled weight decay; returns (tx, learning-rate schedule)."""
@@ -86,6 +68,8 @@ def create_optimizer(config: ml_collections.ConfigDict,
   schedule = create_schedule(config, steps_per_epoch)
   parts = []
   if o.weight_decay:
-    parts.append(optax.add_decayed_weights(o.weight_decay, weight_decay_mask(o.weight_decay_on)))
+    models.weight_decay_mask({}, o.weight_decay_on)  # rejects a bad value now, not at init
+    mask = functools.partial(models.weight_decay_mask, on=o.weight_decay_on)
+    parts.append(optax.add_decayed_weights(o.weight_decay, mask))
   parts.append(optax.sgd(schedule, momentum=o.momentum or None, nesterov=o.nesterov))
   return optax.chain(*parts), schedule

@@ -76,30 +76,6 @@ def test_schedule_bad_inputs():
     optim.create_schedule(_config(warmup_epochs=20.0), SPE)
 
 
-def _params():
-  return {'Conv_0': {'kernel': jnp.ones((3, 3, 1, 2))},
-          'BatchNorm_0': {'scale': jnp.ones((2,)), 'bias': jnp.ones((2,))},
-          'Dense_0': {'kernel': jnp.ones((2, 3)), 'bias': jnp.ones((3,))}}
-
-
-@pytest.mark.parametrize('kind,decayed', [
-    ('all', {'Conv_0/kernel', 'BatchNorm_0/scale', 'BatchNorm_0/bias', 'Dense_0/kernel',
-             'Dense_0/bias'}),
-    ('kernels', {'Conv_0/kernel', 'Dense_0/kernel'}),
-    ('conv_kernels', {'Conv_0/kernel'}),
-])
-def test_weight_decay_mask(kind, decayed):
-  mask = optim.weight_decay_mask(kind)(_params())
-  flat = {jax.tree_util.keystr(p, simple=True, separator='/'): v
-          for p, v in jax.tree_util.tree_flatten_with_path(mask)[0]}
-  assert {k for k, v in flat.items() if v} == decayed
-
-
-def test_weight_decay_mask_rejects_unknown():
-  with pytest.raises(UserError, match='optim.weight_decay_on'):
-    optim.weight_decay_mask('bn')
-
-
 @pytest.mark.parametrize('nesterov', [True, False])
 def test_sgd_matches_pytorch_update_rule(nesterov):
   """Coupled decay then momentum, as torch.optim.SGD: two steps by hand."""
@@ -118,3 +94,10 @@ def test_sgd_matches_pytorch_update_rule(nesterov):
     buf = 0.9 * buf + d
     ref_w = ref_w - 0.4 * (d + 0.9 * buf if nesterov else buf)
   np.testing.assert_allclose(np.asarray(w['w']), ref_w, rtol=1e-6)
+
+
+def test_create_optimizer_rejects_unknown_weight_decay_target():
+  config = _config()
+  config.optim.weight_decay_on = 'bn'
+  with pytest.raises(UserError, match='optim.weight_decay_on'):
+    optim.create_optimizer(config, SPE)

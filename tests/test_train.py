@@ -1,6 +1,7 @@
 """End to end through `train_and_evaluate`: a tiny run, exact resume, sharded == single device."""
 
 import json
+import logging
 import os
 import pathlib
 import shutil
@@ -11,6 +12,7 @@ import textwrap
 import jax
 import numpy as np
 import pytest
+from absl import logging as absl_logging
 
 from jaxcls import train
 from jaxcls.errors import UserError
@@ -42,6 +44,8 @@ def test_tiny_run_trains_and_writes_results(tmp_path):
 
 
 def test_finished_run_only_rereports(tmp_path, caplog):
+  caplog.set_level(logging.INFO)
+  absl_logging.set_verbosity(absl_logging.INFO)
   config = tiny_config(num_epochs=1)
   first = train.train_and_evaluate(config, str(tmp_path))
   results = (tmp_path / 'results.json').read_text()
@@ -102,20 +106,22 @@ _SHARDED = textwrap.dedent('''
     from jaxcls import train
     from tests.conftest import tiny_config
     assert jax.device_count() == 4
-    config = tiny_config(num_epochs=1, **{{'mix.name': 'mixup', 'model.survival_prob': 0.5}})
+    config = tiny_config(**{config!r})
     state = train.train_and_evaluate(config, {workdir!r})
     np.savez({out!r}, *[np.asarray(x) for x in jax.tree.leaves((state.params, state.batch_stats))])
 ''')
 
 
 def test_sharded_step_equals_single_device(tmp_path):
+  # Two steps (momentum included) with every random stream in use: mixing, drop path, crops.
+  overrides = {'num_epochs': 1, 'dataset.train_split': 'train[:64]', 'mix.name': 'mixup',
+               'model.survival_prob': 0.5, 'augment.cutout_size': 4}
   out = tmp_path / 'sharded.npz'
-  script = _SHARDED.format(repo=str(REPO), workdir=str(tmp_path / 'sharded'), out=str(out))
+  script = _SHARDED.format(repo=str(REPO), workdir=str(tmp_path / 'sharded'), out=str(out),
+                           config=overrides)
   env = {**os.environ, 'JAX_PLATFORMS': 'cpu'}
   subprocess.run([sys.executable, '-c', script], check=True, env=env, cwd=REPO)
-  single = train.train_and_evaluate(
-      tiny_config(num_epochs=1, **{'mix.name': 'mixup', 'model.survival_prob': 0.5}),
-      str(tmp_path / 'single'))
+  single = train.train_and_evaluate(tiny_config(**overrides), str(tmp_path / 'single'))
   sharded = np.load(out)
   for i, a in enumerate(_leaves(single)):
     np.testing.assert_allclose(a, sharded[f'arr_{i}'], rtol=1e-5, atol=1e-5)
