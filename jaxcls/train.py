@@ -154,7 +154,7 @@ def _model_overrides(config: ml_collections.ConfigDict) -> dict:
   return {k: v for k, v in config.model.items() if k != 'name' and v is not None}
 
 
-def _check_config(config: ml_collections.ConfigDict) -> None:
+def check_config(config: ml_collections.ConfigDict) -> None:
   """Fails fast on a bad field, before any data is read or compiled.
 
   Each part is built once with stand-in sizes: the builders own their fields' checks.
@@ -211,7 +211,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   Writes `workdir/results.json` at the end; a finished run only re-reports its results.
   """
   clock = _Clock()
-  _check_config(config)
+  check_config(config)
   mesh = parallel.make_mesh()
   parallel.check_batch_size('batch_size', config.batch_size, mesh.devices.size)
   parallel.check_batch_size('eval_batch_size', config.eval_batch_size, mesh.devices.size)
