@@ -50,6 +50,77 @@ def test_hand_count_agrees_with_spec():
   assert round(resnext101[2] / 1e6, 2) == 154.28
 
 
+def _wrn_by_hand(depth, widen, channels=1, size=28, num_classes=10):
+  """(params, batch_stats, MACs) of WRN-depth-widen as SPEC §6.1 describes it."""
+  params, stats, macs = 9 * channels * 16, 0, size * size * 9 * channels * 16
+  c = 16
+  for i in range(3):
+    w = 16 * widen * 2**i
+    for j in range((depth - 4) // 6):
+      if i > 0 and j == 0:
+        size = (size + 1) // 2
+      params += 2 * c + 9 * c * w + 2 * w + 9 * w * w
+      stats += 2 * c + 2 * w
+      macs += size * size * (9 * c * w + 9 * w * w)
+      if c != w:  # the 1x1 projection
+        params += c * w
+        macs += size * size * c * w
+      c = w
+  return (params + 2 * c + c * num_classes + num_classes, stats + 2 * c,
+          macs + c * num_classes)
+
+
+def _dpn_by_hand(stage_sizes=(4, 4, 4), filters=(160, 320, 640), growth_rates=(16, 32, 64),
+                 channels=1, size=28, num_classes=10):
+  """(params, batch_stats, MACs) of seed B's DPN as SPEC §6.3 describes it."""
+  params, stats, macs = 9 * channels * 16, 0, size * size * 9 * channels * 16
+  c = 16
+  for i, (n, f, g) in enumerate(zip(stage_sizes, filters, growth_rates)):
+    if i:
+      size = (size + 1) // 2
+    # Transition: BN, 3x3 to f, BN, 3x3 f to f, 1x1 projection, and the 3x3 to 2g on raw x.
+    params += 2 * c + 9 * c * f + 2 * f + 9 * f * f + c * f + 9 * c * 2 * g
+    stats += 2 * c + 2 * f
+    macs += size * size * (9 * c * f + 9 * f * f + c * f + 9 * c * 2 * g)
+    c = f + 2 * g
+    for _ in range(n - 1):
+      params += 2 * c + 9 * c * (f + g) + 2 * (f + g) + 9 * (f + g)**2
+      stats += 2 * c + 2 * (f + g)
+      macs += size * size * (9 * c * (f + g) + 9 * (f + g)**2)
+      c += g
+  return (params + 2 * c + c * num_classes + num_classes, stats + 2 * c,
+          macs + c * num_classes)
+
+
+def _shake_shake_by_hand(depth, base, channels=1, size=28, num_classes=10):
+  """(params, batch_stats, MACs) of Shake-Shake-depth 2 x base d as SPEC §6.4 describes it."""
+  params, stats = 9 * channels * base + 2 * base, 2 * base  # stem conv and its BN
+  macs = size * size * 9 * channels * base
+  c = base
+  for i in range(3):
+    w = base * 2**i
+    for j in range((depth - 2) // 6):
+      if i > 0 and j == 0:
+        size = (size + 1) // 2
+      params += 2 * (9 * c * w + 2 * w + 9 * w * w + 2 * w)  # two branches
+      stats += 2 * (4 * w)
+      macs += 2 * size * size * (9 * c * w + 9 * w * w)
+      if c != w:  # two 1x1 convs (c to c) on the subsampled input, concatenated, BN
+        params += 2 * c * c + 2 * w
+        stats += 2 * w
+        macs += 2 * size * size * c * c
+      c = w
+  return params + c * num_classes + num_classes, stats, macs + c * num_classes
+
+
+def test_seed_b_hand_counts_agree_with_spec():
+  assert _wrn_by_hand(28, 10)[0] == 36_478_906
+  assert _wrn_by_hand(28, 10, channels=3, size=32)[0] == 36_479_194
+  assert _dpn_by_hand()[0] == 47_751_450
+  assert _shake_shake_by_hand(26, 96)[0] == 26_330_026
+  assert _shake_shake_by_hand(26, 64)[0] == 11_708_362
+
+
 # Hand counts for the rows SPEC gives no figures for (validated against SPEC below).
 RESNEXT152 = _bottleneck_resnet_by_hand((3, 8, 36, 3), 32, 32, 2, 32)
 SENET_MACS = {n: _bottleneck_resnet_by_hand(sizes, se_reduction=16)[2] for n, sizes in [
@@ -89,6 +160,12 @@ ROWS = [
      23_988, None),
     ('mobilenetv2_96px', 'mobilenetv2', {'upsample': 3}, CIFAR, 2_236_682, 34_112, '55.02'),
     ('mobilenetv2_192px', 'mobilenetv2', {'upsample': 6}, CIFAR, 2_236_682, 34_112, '220.05'),
+    # Seed B (SPEC §6): params are SPEC's; batch_stats and MACs are hand counts.
+    ('wrn28_10', 'wrn28_10', {}, FASHION, *_wrn_by_hand(28, 10)),
+    ('wrn28_10_rgb', 'wrn28_10', {}, CIFAR, *_wrn_by_hand(28, 10, channels=3, size=32)),
+    ('dpn', 'dpn', {}, FASHION, *_dpn_by_hand()),
+    ('shake_shake26_2x96d', 'shake_shake26_2x96d', {}, FASHION, *_shake_shake_by_hand(26, 96)),
+    ('shake_shake26_2x64d', 'shake_shake26_2x64d', {}, FASHION, *_shake_shake_by_hand(26, 64)),
 ]
 
 
