@@ -189,6 +189,29 @@ def test_counts_and_macs(row):
     assert Decimal(measured / 1e6).quantize(printed) == printed
 
 
+# One small preset per family: the MACs of the init trace (what count_macs counts) must equal
+# those of the eval-mode apply, i.e. initialisers add no conv or matmul.
+FAMILY_PRESETS = [
+    ('resnet18', dict(stage_sizes=(1, 1), base_width=4)),
+    ('resnext50_c32', dict(stage_sizes=(1, 1))),
+    ('senet50', dict(stage_sizes=(1, 1), base_width=4)),
+    ('densenet100k12', dict(depth=10, growth_rate=4)),
+    ('mobilenetv2', dict(upsample=2, blocks=((1, 8, 1, 1), (6, 8, 2, 2)))),
+    ('wrn28_10', dict(depth=10, widen=1)),
+    ('dpn', dict(stage_sizes=(2, 1), filters=(8, 16), growth_rates=(2, 4))),
+    ('shake_shake26_2x64d', dict(depth=8, base_width=4)),
+]
+
+
+@pytest.mark.parametrize('name,overrides', FAMILY_PRESETS, ids=[p[0] for p in FAMILY_PRESETS])
+def test_init_trace_counts_the_eval_forward(name, overrides):
+  model = create_model(name, **overrides)
+  x = jax.ShapeDtypeStruct((1, 16, 16, 3), jnp.float32)
+  variables = jax.eval_shape(lambda x: model.init(jax.random.key(1), x, train=False), x)
+  forward = jax.make_jaxpr(lambda v, x: model.apply(v, x, train=False))(variables, x)
+  assert count_macs(model, x.shape) == jaxpr_macs(forward) > 0
+
+
 class _Toy(nn.Module):
   groups: int = 1
   norm: bool = False
