@@ -1,13 +1,14 @@
 """Parameter counts and MACs of every registered model (SPEC §1-§6), and the MACs walker."""
 
 from decimal import Decimal
+import pathlib
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import pytest
 
-from jaxcls.models import count_macs, count_params, create_model, list_models
+from jaxcls.models import count_macs, count_params, create_model, list_models, zoo
 from jaxcls.models.layers import make_divisible
 from jaxcls.models.macs import jaxpr_macs
 
@@ -259,3 +260,21 @@ def test_walker_recurses_into_jit_remat_scan_and_cond():
   # Batched matmul: batch 7 x (2x3 @ 3x5).
   batched = jax.make_jaxpr(jnp.matmul)(jnp.ones((7, 2, 3)), jnp.ones((7, 3, 5)))
   assert jaxpr_macs(batched) == 7 * base
+
+
+# --- docs/ZOO.md's table (after the rows above, so every trace is cached by now).
+
+def test_zoo_table_covers_every_model_matches_the_seeds_and_is_in_the_docs():
+  assert {row.model for row in zoo.ROWS} == set(list_models())
+  counted = [zoo.count(row) for row in zoo.ROWS]
+  assert [c.row.label for c in counted if c.params_match is False or c.macs_match is False] == []
+  assert sum(c.params_match is True for c in counted) >= 20
+  doc = (pathlib.Path(__file__).resolve().parent.parent / 'docs' / 'ZOO.md').read_text()
+  assert zoo.table() in doc, 'docs/ZOO.md: paste the output of `python -m jaxcls.models.zoo`'
+
+
+def test_zoo_match_reads_the_printed_precision():
+  assert zoo._matches(15_324_406, '15.3M') and not zoo._matches(15_374_406, '15.3M')
+  assert zoo._matches(1_327_226, '1,327,226') and not zoo._matches(1_327_227, '1,327,226')
+  assert zoo._matches(72_401_920, '72.40', scale=1e6)
+  assert not zoo._matches(72_406_000, '72.40', scale=1e6)
