@@ -5,12 +5,25 @@ Seed A states only its row tags (+SD, +Mish, +HTD, +Cosine, +Cutout16, +Mixup0.2
 batch 1024, SGD Nesterov momentum 0.9, cosine 0.5 -> 0.001 with 10 warm-up epochs, Keras
 `l2(1e-4)` on conv kernels only (`weight_decay=2e-4` here: the gradient of 1e-4 * sum(w^2)),
 per-channel normalisation with CIFAR-10's mean/std, 4-px SYMMETRIC pad + random crop, flip.
-HTD uses L = -6, U = 3 (SPEC §9; seed A never states them).
+HTD uses L = -6, U = 3 (SPEC §9; seed A never states them) after the same warm-up.
 
-A model file calls `recipe(model_name, arg, sd_survival=...)`; the variants are the row tags.
+Because the unstated schedule is cosine, a row without +HTD or +Cosine (seed A ran some other,
+unrecorded schedule there) gets cosine too: `sd,mish` and `sd,cosine,mish` are the same run.
+
+A model file calls `recipe(model_name, arg, sd_survival=...)`; the variants are the row tags:
+    sd        stochastic depth, one draw per block per step, p_l linear from 1 to p_L (SPEC §1)
+    mish      Mish in place of every ReLU
+    htd       hyperbolic-tangent decay instead of cosine
+    cosine    cosine decay (the default schedule; the tag names seed A's row)
+    cutout16  a 16x16 Cutout on every image, centre anywhere, clipped
+    mixup0.2, mixup1   Mixup with alpha 0.2 or 1
+    cutmix    CutMix on every batch, lambda ~ U(0, 1), seed A's corner-anchored box
 """
 
-from typing import Optional
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Optional
+
+import ml_collections
 
 from configs import default
 
@@ -18,13 +31,23 @@ VARIANTS = ('sd', 'mish', 'htd', 'cosine', 'cutout16', 'mixup0.2', 'mixup1', 'cu
 
 
 def recipe(model_name: str, arg: Optional[str], *, sd_survival: Optional[float] = None,
-           config_file: str = '', extra_variants: dict = None):
-  """The seed-A config of `model_name` with the row tags in `arg` (comma-separated)."""
-  extra_variants = extra_variants or {}
-  allowed = [v for v in VARIANTS if v != 'sd' or sd_survival is not None] + list(extra_variants)
+           config_file: str = '', model_fields: Optional[Mapping[str, Any]] = None,
+           extra_variants: Optional[Mapping[str, Callable[[Any], None]]] = None,
+           exclude: Sequence[str] = ()) -> ml_collections.ConfigDict:
+  """The seed-A config of `model_name` with the row tags in `arg` (comma-separated).
+
+  `sd` is offered only with `sd_survival` (p_L), and no tag in `exclude`; `model_fields` are set
+  on `config.model` (so they can be overridden on the command line); `extra_variants` map further
+  tags to functions that edit the config.
+  """
+  extra_variants = dict(extra_variants or {})
+  allowed = [v for v in VARIANTS if v not in exclude and (v != 'sd' or sd_survival is not None)]
+  allowed += list(extra_variants)
   variants = default.parse_variants(arg, allowed, config_file or f'configs/{model_name}.py')
   config = default.get_config()
   config.model.name = model_name
+  for key, value in (model_fields or {}).items():
+    config.model[key] = value
   config.dataset.name = 'cifar10'
   config.num_epochs = 150
   config.batch_size = 1024
@@ -44,7 +67,7 @@ def recipe(model_name: str, arg: Optional[str], *, sd_survival: Optional[float] 
   config.checkpoint_every_steps = 2000
 
   for v in variants:
-    if v == 'sd':  # one draw per block per step, linear survival down to p_L (SPEC §1)
+    if v == 'sd':
       config.model.survival_prob = sd_survival
       config.model.drop_path_mode = 'batch'
     elif v == 'mish':
@@ -58,7 +81,7 @@ def recipe(model_name: str, arg: Optional[str], *, sd_survival: Optional[float] 
     elif v.startswith('mixup'):
       config.mix.name = 'mixup'
       config.mix.alpha = float(v[len('mixup'):])
-    elif v == 'cutmix':  # every batch, lambda ~ U(0,1), seed A's corner-anchored box
+    elif v == 'cutmix':
       config.mix.name = 'cutmix'
       config.mix.alpha = 1.0
       config.mix.cutmix_box = 'corner'

@@ -1,13 +1,14 @@
 """Parameter counts and MACs of every registered model (SPEC §1-§6), and the MACs walker."""
 
 from decimal import Decimal
+import pathlib
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import pytest
 
-from jaxcls.models import count_macs, count_params, create_model, list_models
+from jaxcls.models import count_macs, count_params, create_model, list_models, zoo
 from jaxcls.models.layers import make_divisible
 from jaxcls.models.macs import jaxpr_macs
 
@@ -50,6 +51,77 @@ def test_hand_count_agrees_with_spec():
   assert round(resnext101[2] / 1e6, 2) == 154.28
 
 
+def _wrn_by_hand(depth, widen, channels=1, size=28, num_classes=10):
+  """(params, batch_stats, MACs) of WRN-depth-widen as SPEC §6.1 describes it."""
+  params, stats, macs = 9 * channels * 16, 0, size * size * 9 * channels * 16
+  c = 16
+  for i in range(3):
+    w = 16 * widen * 2**i
+    for j in range((depth - 4) // 6):
+      if i > 0 and j == 0:
+        size = (size + 1) // 2
+      params += 2 * c + 9 * c * w + 2 * w + 9 * w * w
+      stats += 2 * c + 2 * w
+      macs += size * size * (9 * c * w + 9 * w * w)
+      if c != w:  # the 1x1 projection
+        params += c * w
+        macs += size * size * c * w
+      c = w
+  return (params + 2 * c + c * num_classes + num_classes, stats + 2 * c,
+          macs + c * num_classes)
+
+
+def _dpn_by_hand(stage_sizes=(4, 4, 4), filters=(160, 320, 640), growth_rates=(16, 32, 64),
+                 channels=1, size=28, num_classes=10):
+  """(params, batch_stats, MACs) of seed B's DPN as SPEC §6.3 describes it."""
+  params, stats, macs = 9 * channels * 16, 0, size * size * 9 * channels * 16
+  c = 16
+  for i, (n, f, g) in enumerate(zip(stage_sizes, filters, growth_rates)):
+    if i:
+      size = (size + 1) // 2
+    # Transition: BN, 3x3 to f, BN, 3x3 f to f, 1x1 projection, and the 3x3 to 2g on raw x.
+    params += 2 * c + 9 * c * f + 2 * f + 9 * f * f + c * f + 9 * c * 2 * g
+    stats += 2 * c + 2 * f
+    macs += size * size * (9 * c * f + 9 * f * f + c * f + 9 * c * 2 * g)
+    c = f + 2 * g
+    for _ in range(n - 1):
+      params += 2 * c + 9 * c * (f + g) + 2 * (f + g) + 9 * (f + g)**2
+      stats += 2 * c + 2 * (f + g)
+      macs += size * size * (9 * c * (f + g) + 9 * (f + g)**2)
+      c += g
+  return (params + 2 * c + c * num_classes + num_classes, stats + 2 * c,
+          macs + c * num_classes)
+
+
+def _shake_shake_by_hand(depth, base, channels=1, size=28, num_classes=10):
+  """(params, batch_stats, MACs) of Shake-Shake-depth 2 x base d as SPEC §6.4 describes it."""
+  params, stats = 9 * channels * base + 2 * base, 2 * base  # stem conv and its BN
+  macs = size * size * 9 * channels * base
+  c = base
+  for i in range(3):
+    w = base * 2**i
+    for j in range((depth - 2) // 6):
+      if i > 0 and j == 0:
+        size = (size + 1) // 2
+      params += 2 * (9 * c * w + 2 * w + 9 * w * w + 2 * w)  # two branches
+      stats += 2 * (4 * w)
+      macs += 2 * size * size * (9 * c * w + 9 * w * w)
+      if c != w:  # two 1x1 convs (c to c) on the subsampled input, concatenated, BN
+        params += 2 * c * c + 2 * w
+        stats += 2 * w
+        macs += 2 * size * size * c * c
+      c = w
+  return params + c * num_classes + num_classes, stats, macs + c * num_classes
+
+
+def test_seed_b_hand_counts_agree_with_spec():
+  assert _wrn_by_hand(28, 10)[0] == 36_478_906
+  assert _wrn_by_hand(28, 10, channels=3, size=32)[0] == 36_479_194
+  assert _dpn_by_hand()[0] == 47_751_450
+  assert _shake_shake_by_hand(26, 96)[0] == 26_330_026
+  assert _shake_shake_by_hand(26, 64)[0] == 11_708_362
+
+
 # Hand counts for the rows SPEC gives no figures for (validated against SPEC below).
 RESNEXT152 = _bottleneck_resnet_by_hand((3, 8, 36, 3), 32, 32, 2, 32)
 SENET_MACS = {n: _bottleneck_resnet_by_hand(sizes, se_reduction=16)[2] for n, sizes in [
@@ -89,6 +161,12 @@ ROWS = [
      23_988, None),
     ('mobilenetv2_96px', 'mobilenetv2', {'upsample': 3}, CIFAR, 2_236_682, 34_112, '55.02'),
     ('mobilenetv2_192px', 'mobilenetv2', {'upsample': 6}, CIFAR, 2_236_682, 34_112, '220.05'),
+    # Seed B (SPEC §6): params are SPEC's; batch_stats and MACs are hand counts.
+    ('wrn28_10', 'wrn28_10', {}, FASHION, *_wrn_by_hand(28, 10)),
+    ('wrn28_10_rgb', 'wrn28_10', {}, CIFAR, *_wrn_by_hand(28, 10, channels=3, size=32)),
+    ('dpn', 'dpn', {}, FASHION, *_dpn_by_hand()),
+    ('shake_shake26_2x96d', 'shake_shake26_2x96d', {}, FASHION, *_shake_shake_by_hand(26, 96)),
+    ('shake_shake26_2x64d', 'shake_shake26_2x64d', {}, FASHION, *_shake_shake_by_hand(26, 64)),
 ]
 
 
@@ -110,6 +188,29 @@ def test_counts_and_macs(row):
     # Exact to SPEC's printed digits (a tighter test than the 0.1% it also implies).
     printed = Decimal(macs)
     assert Decimal(measured / 1e6).quantize(printed) == printed
+
+
+# One small preset per family: the MACs of the init trace (what count_macs counts) must equal
+# those of the eval-mode apply, i.e. initialisers add no conv or matmul.
+FAMILY_PRESETS = [
+    ('resnet18', dict(stage_sizes=(1, 1), base_width=4)),
+    ('resnext50_c32', dict(stage_sizes=(1, 1))),
+    ('senet50', dict(stage_sizes=(1, 1), base_width=4)),
+    ('densenet100k12', dict(depth=10, growth_rate=4)),
+    ('mobilenetv2', dict(upsample=2, blocks=((1, 8, 1, 1), (6, 8, 2, 2)))),
+    ('wrn28_10', dict(depth=10, widen=1)),
+    ('dpn', dict(stage_sizes=(2, 1), filters=(8, 16), growth_rates=(2, 4))),
+    ('shake_shake26_2x64d', dict(depth=8, base_width=4)),
+]
+
+
+@pytest.mark.parametrize('name,overrides', FAMILY_PRESETS, ids=[p[0] for p in FAMILY_PRESETS])
+def test_init_trace_counts_the_eval_forward(name, overrides):
+  model = create_model(name, **overrides)
+  x = jax.ShapeDtypeStruct((1, 16, 16, 3), jnp.float32)
+  variables = jax.eval_shape(lambda x: model.init(jax.random.key(1), x, train=False), x)
+  forward = jax.make_jaxpr(lambda v, x: model.apply(v, x, train=False))(variables, x)
+  assert count_macs(model, x.shape) == jaxpr_macs(forward) > 0
 
 
 class _Toy(nn.Module):
@@ -159,3 +260,21 @@ def test_walker_recurses_into_jit_remat_scan_and_cond():
   # Batched matmul: batch 7 x (2x3 @ 3x5).
   batched = jax.make_jaxpr(jnp.matmul)(jnp.ones((7, 2, 3)), jnp.ones((7, 3, 5)))
   assert jaxpr_macs(batched) == 7 * base
+
+
+# --- docs/ZOO.md's table (after the rows above, so every trace is cached by now).
+
+def test_zoo_table_covers_every_model_matches_the_seeds_and_is_in_the_docs():
+  assert {row.model for row in zoo.ROWS} == set(list_models())
+  counted = [zoo.count(row) for row in zoo.ROWS]
+  assert [c.row.label for c in counted if c.params_match is False or c.macs_match is False] == []
+  assert sum(c.params_match is True for c in counted) >= 20
+  doc = (pathlib.Path(__file__).resolve().parent.parent / 'docs' / 'ZOO.md').read_text()
+  assert zoo.table() in doc, 'docs/ZOO.md: paste the output of `python -m jaxcls.models.zoo`'
+
+
+def test_zoo_match_reads_the_printed_precision():
+  assert zoo._matches(15_324_406, '15.3M') and not zoo._matches(15_374_406, '15.3M')
+  assert zoo._matches(1_327_226, '1,327,226') and not zoo._matches(1_327_227, '1,327,226')
+  assert zoo._matches(72_401_920, '72.40', scale=1e6)
+  assert not zoo._matches(72_406_000, '72.40', scale=1e6)

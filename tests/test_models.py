@@ -1,5 +1,6 @@
 """Tests for the model registry, shared layers and the model families (counts: SPEC §1-§6)."""
 
+from flax import traverse_util
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -8,13 +9,14 @@ import pytest
 
 from jaxcls.errors import UserError
 from jaxcls.models import count_params, create_model, layers, list_models, weight_decay_mask
-from jaxcls.models import mobilenet_v2
+from jaxcls.models import dpn, mobilenet_v2, wrn
 
 MODELS = [
     'densenet100k12', 'densenet100k16', 'densenet160k12', 'densenet190k40', 'densenet250k12',
-    'densenet250k24', 'mobilenetv2', 'resnet101b', 'resnet152b', 'resnet170b', 'resnet18',
+    'densenet250k24', 'dpn', 'mobilenetv2', 'resnet101b', 'resnet152b', 'resnet170b', 'resnet18',
     'resnet34', 'resnet35b', 'resnet50b', 'resnext101_c32', 'resnext152_c32', 'resnext50_c32',
-    'senet101', 'senet152', 'senet35', 'senet50', 'wideresnet18',
+    'senet101', 'senet152', 'senet35', 'senet50', 'shake_shake26_2x64d', 'shake_shake26_2x96d',
+    'wideresnet18', 'wrn28_10',
 ]
 
 
@@ -271,12 +273,76 @@ def test_mobilenet_upsample_must_be_a_positive_integer():
     count_params(create_model('mobilenetv2', upsample=0))
 
 
+# --- Seed B's WRN and DPN: which input each path takes.
+
+def _parts():
+  return dict(conv=layers.conv_def('torch', jnp.float32),
+              norm=layers.norm_def('torch', jnp.float32, False), act=jax.nn.relu)
+
+
+def _run_compiled(fn, *args):
+  """`fn(*args)` compiled once at XLA optimisation level 0, which halves the CPU compile time
+  of these one-off programs (eager op-by-op dispatch is slower still)."""
+  return jax.jit(fn).lower(*args).compile({'xla_backend_optimization_level': 0})(*args)
+
+
+def _apply_with_dead_input_activation(module, x, *args):
+  """`module` in eval mode with its first BN at scale 0 / bias -1, so ReLU(BN(x)) = 0."""
+
+  def run(x):
+    variables = module.init(jax.random.key(0, impl='rbg'), x, *args)
+    bn = variables['params']['BatchNorm_0']
+    variables['params']['BatchNorm_0'] = {'scale': jnp.zeros_like(bn['scale']),
+                                          'bias': -jnp.ones_like(bn['bias'])}
+    return module.apply(variables, x, *args)
+
+  return np.asarray(_run_compiled(run, x))
+
+
+def test_wrn_projection_takes_the_activated_input_identity_the_raw_one():
+  x = jax.random.normal(jax.random.key(1), (2, 6, 6, 4)) + 2.0
+  # Width change: the 3x3 path and the 1x1 projection both see ReLU(BN(x)) = 0, so out = 0.
+  wider = wrn.WideBasic(8, 2, **_parts())
+  np.testing.assert_array_equal(_apply_with_dead_input_activation(wider, x, False), 0.0)
+  # Same width: the branch sees zeros and the RAW x is added back.
+  same = wrn.WideBasic(4, 1, **_parts())
+  np.testing.assert_allclose(_apply_with_dead_input_activation(same, x, False), x, atol=1e-6)
+
+
+def test_dpn_transition_dense_path_takes_the_raw_input():
+  x = jax.random.normal(jax.random.key(1), (2, 6, 6, 4)) + 2.0
+  out = _apply_with_dead_input_activation(dpn.Transition(8, 3, 2, **_parts()), x)
+  assert out.shape == (2, 3, 3, 8 + 2 * 3)
+  np.testing.assert_array_equal(out[..., :8], 0.0)  # the basic block saw ReLU(BN(x)) = 0
+  assert np.all(np.abs(out[..., 8:]).max(axis=(1, 2)) > 0)  # conv 3x3 of the raw x
+
+
+def test_dpn_block_adds_on_the_first_f_channels_and_appends_g():
+  f, g = 6, 2
+  x = jax.random.normal(jax.random.key(1), (2, 4, 4, f + 3 * g))
+  block = dpn.DualPathBlock(f, g, **_parts())
+
+  def run(x):
+    variables = block.init(jax.random.key(0, impl='rbg'), x)
+    out = block.apply(variables, x)
+    # With the last conv zeroed, y = 0: the residual part is x[:f] and the new features are 0.
+    conv = variables['params']['PreActConv_1']['Conv_0']
+    variables['params']['PreActConv_1']['Conv_0'] = {'kernel': jnp.zeros_like(conv['kernel'])}
+    return out, block.apply(variables, x)
+
+  out, out_without_y = map(np.asarray, _run_compiled(run, x))
+  assert out.shape == (2, 4, 4, f + 4 * g)
+  np.testing.assert_array_equal(out[..., f:f + 3 * g], x[..., f:])  # old dense features kept
+  assert not np.allclose(out[..., :f], x[..., :f])
+  np.testing.assert_array_equal(out_without_y[..., :f + 3 * g], x)
+  np.testing.assert_array_equal(out_without_y[..., f + 3 * g:], 0.0)
+
+
 # --- Compiled forward and backward of tiny presets.
 
-def _init_and_train_step(model, x, rngs=None):
+def _init_and_train_step(model, x, rngs):
   """One compiled program: init, then the gradient of a loss through a train-mode forward."""
 
-  @jax.jit
   def run(x):
     # The 'rbg' key compiles several times faster than threefry on CPU.
     variables = model.init(jax.random.key(0, impl='rbg'), x, train=False)
@@ -290,17 +356,21 @@ def _init_and_train_step(model, x, rngs=None):
         variables['params'])
     return variables, logits, updates, grads
 
-  return run(x)
+  return _run_compiled(run, x)
 
 
-# One tiny preset per family; two stages at most keep the CPU compile short.
+# One tiny preset per family; two stages at most keep the CPU compile short. The ResNetV2 family
+# runs twice: basic units with seed A's batch-mode stochastic depth, and bottlenecks with
+# everything ResNeXt and SE-Net add (grouped 3x3, SE) and per-sample drop path.
 TINY = [
-    dict(name='resnet18', stage_sizes=(1, 1), base_width=4),
-    dict(name='resnext50_c32', stage_sizes=(1, 1), survival_prob=0.5),
-    dict(name='senet50', stage_sizes=(1, 1), base_width=4, survival_prob=0.5,
+    dict(name='resnet18', stage_sizes=(1, 1), base_width=4, survival_prob=0.5),
+    dict(name='senet50', stage_sizes=(1, 1), base_width=4, cardinality=2, survival_prob=0.5,
          drop_path_mode='sample'),
     dict(name='densenet100k12', depth=10, growth_rate=4),
     dict(name='mobilenetv2', upsample=1, blocks=((1, 8, 1, 1), (6, 8, 2, 2))),
+    dict(name='wrn28_10', depth=10, widen=1, dropout_rate=0.3),
+    dict(name='dpn', stage_sizes=(2, 1), filters=(8, 16), growth_rates=(2, 4), stem_width=4),
+    dict(name='shake_shake26_2x64d', depth=8, base_width=4),
 ]
 TINY_IDS = [t['name'] for t in TINY]
 
@@ -309,17 +379,19 @@ TINY_IDS = [t['name'] for t in TINY]
 def test_tiny_forward_backward(overrides):
   model = create_model(num_classes=10, **overrides)
   x = jax.random.normal(jax.random.key(1), (2, 16, 16, 1))
-  rngs = {'drop_path': jax.random.key(2)} if getattr(model, 'survival_prob', 1) < 1 else None
+  rngs = {name: jax.random.key(i + 2, impl='rbg')
+          for i, name in enumerate(('drop_path', 'shake', 'dropout'))}
   variables, logits, updates, grads = _init_and_train_step(model, x, rngs)
   assert logits.shape == (2, 10) and logits.dtype == jnp.float32
   assert np.all(np.isfinite(logits))
   assert all(np.all(np.isfinite(g)) for g in jax.tree_util.tree_leaves(grads))
   stem = next(v for k, v in grads.items() if k.startswith('stem'))  # the first layer
   assert np.any(np.asarray(stem['kernel']) != 0)
-  # The variance: a head fed by train-mode BN outputs can have a batch mean of exactly zero.
-  old = variables['batch_stats']['head_norm']['var']
-  new = updates['batch_stats']['head_norm']['var']
-  assert not np.allclose(old, new)
+  # Every running variance moves (a mean fed by train-mode BN outputs can stay exactly zero).
+  old = traverse_util.flatten_dict(variables['batch_stats'])
+  new = traverse_util.flatten_dict(updates['batch_stats'])
+  variances = [k for k in old if k[-1] == 'var']
+  assert variances and all(not np.allclose(old[k], new[k]) for k in variances)
 
 
 def test_odd_input_size_runs_through_four_stages():

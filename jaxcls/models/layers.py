@@ -1,5 +1,6 @@
 """Layers shared by the model families: activations, init conventions, pre-activation units,
-the parameter-free ResNetV2 shortcut, squeeze-and-excitation and stochastic depth.
+the parameter-free ResNetV2 shortcut, squeeze-and-excitation, stochastic depth and the shake
+primitive (one coefficient forward, another backward) of Shake-Shake and ShakeDrop.
 
 Details that are easy to get wrong:
 - Pre-activation order (He et al. 2016, "Identity Mappings in Deep Residual Networks") is
@@ -39,12 +40,18 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
 DROP_PATH_MODES = ('batch', 'sample')
 CONVENTIONS = ('keras', 'torch')
 WEIGHT_DECAY_ON = ('all', 'conv_kernels', 'kernels')
+# Gastaldi 2017's names, forward-backward: 'shake' draws U(0, 1), 'even' uses 0.5 and 'keep'
+# reuses the forward coefficient backward (so shake-keep trains like a random convex mix).
+SHAKE_MODES = ('shake-shake', 'shake-keep', 'shake-even', 'even-shake', 'even-even')
+SHAKE_LEVELS = ('image', 'batch')
 
 # Choice-valued model fields and their allowed values; `create_model` checks them eagerly.
 CHOICES: dict[str, tuple[str, ...]] = {
     'activation': tuple(ACTIVATIONS),
     'drop_path_mode': DROP_PATH_MODES,
     'convention': CONVENTIONS,
+    'shake_mode': SHAKE_MODES,
+    'shake_level': SHAKE_LEVELS,
 }
 
 
@@ -203,6 +210,31 @@ class StochasticDepth(nn.Module):
       return shortcut + keep.astype(branch.dtype) * branch
     keep = jax.random.bernoulli(rng, p, (branch.shape[0],) + (1,) * (branch.ndim - 1))
     return shortcut + branch * (keep.astype(branch.dtype) / jnp.asarray(p, branch.dtype))
+
+
+@jax.custom_vjp
+def shake(x: Array, forward_scale: Array, backward_scale: Array) -> Array:
+  """`forward_scale * x` on the forward pass; the backward pass scales by `backward_scale`.
+
+  The scales broadcast against `x` (e.g. shape (N, 1, 1, 1) for one value per image) and get no
+  gradient. Shake-Shake (Gastaldi 2017) is shake(b1, a, b) + shake(b2, 1 - a, 1 - b); ShakeDrop
+  (Yamada et al. 2018) is shake(branch, b + a - b*a, b + beta - b*beta).
+  """
+  return x * forward_scale.astype(x.dtype)
+
+
+def _shake_fwd(x: Array, forward_scale: Array,
+               backward_scale: Array) -> tuple[Array, tuple[Array, Array]]:
+  return shake(x, forward_scale, backward_scale), (forward_scale, backward_scale)
+
+
+def _shake_bwd(residuals: tuple[Array, Array], g: Array) -> tuple[Array, Array, Array]:
+  forward_scale, backward_scale = residuals
+  return (g * backward_scale.astype(g.dtype), jnp.zeros_like(forward_scale),
+          jnp.zeros_like(backward_scale))
+
+
+shake.defvjp(_shake_fwd, _shake_bwd)
 
 
 def weight_decay_mask(params: Any, on: str) -> Any:

@@ -3,10 +3,16 @@
 Seed A's "FLOPs/2" column is exactly the multiply-accumulates of the Conv2D and Dense layers at
 batch 1 (SPEC section 0): BN, activations, residual adds, pooling and padding are excluded. XLA's
 `cost_analysis()` cannot reproduce it: it counts every elementwise op (BN, activations, adds) and
-depends on the backend's fusion. So `count_macs` walks the jaxpr of the eval-mode forward pass
-instead and counts only `conv_general_dilated` and `dot_general`.
+depends on the backend's fusion. So `count_macs` walks a jaxpr instead and counts only
+`conv_general_dilated` and `dot_general`.
+
+Both counts come from ONE trace of the eval-mode `model.init`: init runs the forward pass once
+to create the variables, and parameter initialisers (variance scaling, zeros, ones) contain no
+conv or matmul, so the conv/matmul MACs of the init jaxpr are those of `apply(train=False)`
+(tests check this per family). Tracing a deep DenseNet takes seconds; the trace is cached.
 """
 
+import dataclasses
 import functools
 import math
 from typing import Any
@@ -18,25 +24,36 @@ import jax.numpy as jnp
 CIFAR_SHAPE = (1, 32, 32, 3)
 
 
-def abstract_variables(model: nn.Module, input_shape: tuple[int, ...] = CIFAR_SHAPE) -> Any:
-  """Shapes and dtypes of `model.init` (eval mode) as ShapeDtypeStructs; nothing is computed.
+@dataclasses.dataclass(frozen=True)
+class _InitTrace:
+  variables: Any  # ShapeDtypeStructs of model.init's output
+  macs: int  # conv and matmul MACs of its jaxpr, i.e. of one eval-mode forward pass
 
-  Cached per (model, input shape), so `count_params` then `count_macs` traces `init` once;
-  tracing a deep DenseNet takes seconds, and the result is immutable.
-  """
+
+def _trace_init(model: nn.Module, input_shape: tuple[int, ...]) -> _InitTrace:
+  x = jax.ShapeDtypeStruct(input_shape, jnp.float32)
+  jaxpr, variables = jax.make_jaxpr(functools.partial(model.init, train=False),
+                                    return_shape=True)(jax.random.key(0), x)
+  return _InitTrace(variables, jaxpr_macs(jaxpr))
+
+
+_cached_trace_init = functools.lru_cache(maxsize=128)(_trace_init)
+
+
+def _init_trace(model: nn.Module, input_shape: tuple[int, ...]) -> _InitTrace:
   try:
     hash(model)
   except TypeError:  # a field holds a list or another unhashable value
-    return _abstract_variables(model, tuple(input_shape))
-  return _cached_abstract_variables(model, tuple(input_shape))
+    return _trace_init(model, tuple(input_shape))
+  return _cached_trace_init(model, tuple(input_shape))
 
 
-def _abstract_variables(model: nn.Module, input_shape: tuple[int, ...]) -> Any:
-  x = jax.ShapeDtypeStruct(input_shape, jnp.float32)
-  return jax.eval_shape(functools.partial(model.init, train=False), jax.random.key(0), x)
+def abstract_variables(model: nn.Module, input_shape: tuple[int, ...] = CIFAR_SHAPE) -> Any:
+  """Shapes and dtypes of `model.init` (eval mode) as ShapeDtypeStructs; nothing is computed.
 
-
-_cached_abstract_variables = functools.lru_cache(maxsize=16)(_abstract_variables)
+  Cached per (model, input shape) with the MAC count, from a single trace.
+  """
+  return _init_trace(model, input_shape).variables
 
 
 def _size(tree: Any) -> int:
@@ -108,7 +125,4 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...] = CIFAR_SHAPE) -> 
 
   Use batch 1 in `input_shape` for seed A's "FLOPs/2" convention.
   """
-  variables = abstract_variables(model, input_shape)
-  x = jax.ShapeDtypeStruct(input_shape, jnp.float32)
-  jaxpr = jax.make_jaxpr(lambda v, x: model.apply(v, x, train=False))(variables, x)
-  return jaxpr_macs(jaxpr)
+  return _init_trace(model, input_shape).macs

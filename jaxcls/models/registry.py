@@ -70,6 +70,8 @@ def create_model(name: str, num_classes: int = 10, **overrides: Any) -> nn.Modul
   model = _MODELS[name]()
   fields = model_fields(model)
   updates = {'num_classes': num_classes}
+  if 'dtype' in fields:  # one spelling (np.dtype), so equal models hash equal for count caches
+    updates['dtype'] = jnp.dtype(model.dtype)
   for key, value in overrides.items():
     if value is None:
       continue

@@ -1,0 +1,151 @@
+"""The zoo's count table, side by side with the seeds' published figures (docs/ZOO.md).
+
+    python -m jaxcls.models.zoo > /tmp/table.md
+
+Each row counts a registered model with `count_params` and `count_macs` (one cached trace of the
+eval-mode init, batch 1) and compares with the figure its seed printed:
+- seed A (Keras) prints `count_params()`, the TOTAL with BN moving statistics, except
+  ResNet50b's trainable-only 1,309,210; its DenseNet250k24/190k40 figures are the DenseNet
+  paper's trainable counts (SPEC §0). Seed B (PyTorch) prints trainable parameters only.
+- seed A's "FLOPs/2" is the conv + Dense multiply-accumulates at 32x32x3 (SPEC §0).
+A figure printed with fewer digits ("15.3M") matches when the count rounds to it.
+"""
+
+import dataclasses
+from decimal import Decimal
+from typing import Any, Optional
+
+from jaxcls.models.macs import count_macs, count_params
+from jaxcls.models.registry import create_model
+
+CIFAR = (1, 32, 32, 3)
+FASHION = (1, 28, 28, 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+  """One table row: a model on an input, and what its seed printed for it."""
+  label: str
+  model: str
+  input_shape: tuple[int, ...] = CIFAR
+  overrides: tuple[tuple[str, Any], ...] = ()
+  # Who printed the published figure: seed A's table ('A'), seed A's 2021 README ('A 2021'),
+  # seed B ('B'), a paper ('paper'), or nobody ('').
+  source: str = ''
+  published_params: Optional[str] = None  # as printed: '1,327,226' or '15.3M'
+  counted_as: str = 'total'  # which of our counts the seed printed: total | params
+  published_macs: Optional[str] = None  # FLOPs/2 in millions, as printed
+
+
+ROWS = (
+    Row('ResNet18 (not in the seeds)', 'resnet18'),
+    Row('ResNet34', 'resnet34', source='A', published_params='1,327,226',
+        published_macs='72.40'),
+    Row('ResNet35b', 'resnet35b', source='A', published_params='873,722', published_macs='51.83'),
+    Row('ResNet50b', 'resnet50b', source='A', published_params='1,309,210', counted_as='params',
+        published_macs='74.11'),
+    Row('ResNet101b', 'resnet101b', source='A', published_params='2,530,426',
+        published_macs='149.87'),
+    Row('ResNet152b', 'resnet152b', source='A', published_params='3,528,314',
+        published_macs='225.63'),
+    Row('ResNet170b', 'resnet170b', source='A', published_params='4,414,202',
+        published_macs='252.37'),
+    Row('WideResNet18', 'wideresnet18', source='A', published_params='11,205,578',
+        published_macs='609.96'),
+    Row('ResNeXt50-C32', 'resnext50_c32'),
+    Row('ResNeXt101-C32', 'resnext101_c32'),
+    Row('ResNeXt152-C32 (no seed row)', 'resnext152_c32'),
+    Row('SeNet35 (no seed row)', 'senet35', source='A 2021', published_params='0.98M'),
+    Row('SeNet50', 'senet50', source='A 2021', published_params='1.5M'),
+    Row('SeNet101', 'senet101', source='A 2021', published_params='2.8M'),
+    Row('SeNet152 (no seed row)', 'senet152', source='A 2021', published_params='3.95M'),
+    Row('DenseNet100k12', 'densenet100k12', source='A 2021', published_params='0.79M'),
+    Row('DenseNet100k16', 'densenet100k16', source='A 2021', published_params='1.4M'),
+    Row('DenseNet160k12', 'densenet160k12', source='A 2021', published_params='1.8M'),
+    Row('DenseNet250k12', 'densenet250k12'),
+    Row('DenseNet250k24', 'densenet250k24', source='A (paper)', published_params='15.3M',
+        counted_as='params'),
+    Row('DenseNet190k40', 'densenet190k40', source='A (paper)', published_params='25.6M',
+        counted_as='params'),
+    Row('MobileNetV2 96 px', 'mobilenetv2', overrides=(('upsample', 3),), source='A 2021',
+        published_params='2.3M'),
+    Row('MobileNetV2 192 px', 'mobilenetv2', overrides=(('upsample', 6),)),
+    Row('WRN-28-10', 'wrn28_10', FASHION, source='B', published_params='36,478,906',
+        counted_as='params'),
+    Row('WRN-28-10 on RGB 32x32', 'wrn28_10', source='paper', published_params='36,479,194',
+        counted_as='params'),
+    Row('DenseNet-BC-100 k=12', 'densenet100k12', FASHION, (('convention', 'torch'),),
+        source='B', published_params='768,730', counted_as='params'),
+    Row('DPN', 'dpn', FASHION, source='B', published_params='47,751,450', counted_as='params'),
+    Row('Shake-Shake-26 2x96d', 'shake_shake26_2x96d', FASHION, source='B',
+        published_params='26,330,026', counted_as='params'),
+    Row('Shake-Shake-26 2x64d', 'shake_shake26_2x64d', FASHION, source='B',
+        published_params='11,708,362', counted_as='params'),
+)
+
+
+def _matches(count: int, published: str, scale: float = 1.0) -> bool:
+  """Whether `count` (in units of `scale`) prints as `published` at its precision."""
+  if published.endswith('M'):
+    printed = Decimal(published[:-1])
+    return Decimal(count / 1e6 / scale).quantize(printed) == printed
+  printed = Decimal(published.replace(',', ''))
+  return Decimal(count / scale).quantize(printed) == printed
+
+
+@dataclasses.dataclass(frozen=True)
+class Counted:
+  row: Row
+  params: int
+  batch_stats: int
+  macs: int
+
+  @property
+  def total(self) -> int:
+    return self.params + self.batch_stats
+
+  @property
+  def params_match(self) -> Optional[bool]:
+    if self.row.published_params is None:
+      return None
+    count = self.params if self.row.counted_as == 'params' else self.total
+    return _matches(count, self.row.published_params)
+
+  @property
+  def macs_match(self) -> Optional[bool]:
+    if self.row.published_macs is None:
+      return None
+    return _matches(self.macs, self.row.published_macs, scale=1e6)
+
+
+def count(row: Row) -> Counted:
+  model = create_model(row.model, num_classes=10, **dict(row.overrides))
+  params, batch_stats = count_params(model, row.input_shape)
+  return Counted(row, params, batch_stats, count_macs(model, row.input_shape))
+
+
+def _mark(match: Optional[bool]) -> str:
+  return '' if match is None else ('yes' if match else '**no**')
+
+
+def table(rows: tuple[Row, ...] = ROWS) -> str:
+  """The markdown table of `rows`: our counts, the seed's figures and whether they match."""
+  lines = [
+      '| model | registry name | input | params | batch_stats | total | MACs (M) | source | '
+      'published params | compared with | match | published FLOPs/2 (M) | match |',
+      '|---|---|---|--:|--:|--:|--:|---|--:|---|---|--:|---|',
+  ]
+  for c in map(count, rows):
+    r = c.row
+    name = r.model + ''.join(f', {k}={v}' for k, v in r.overrides)
+    shape = 'x'.join(map(str, r.input_shape[1:]))
+    lines.append(
+        f'| {r.label} | `{name}` | {shape} | {c.params:,} | {c.batch_stats:,} | {c.total:,} | '
+        f'{c.macs / 1e6:,.2f} | {r.source} | {r.published_params or ""} | '
+        f'{r.counted_as if r.published_params else ""} | {_mark(c.params_match)} | '
+        f'{r.published_macs or ""} | {_mark(c.macs_match)} |')
+  return '\n'.join(lines)
+
+
+if __name__ == '__main__':
+  print(table())
