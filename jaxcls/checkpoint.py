@@ -57,6 +57,8 @@ class Checkpoints:
         max_to_keep=keep, create=True, enable_async_checkpointing=asynchronous,
         cleanup_tmp_directories=True)  # what a killed save left behind
     with self._writing('open'):
+      # Orbax would only find out at the first save that the path is not a directory.
+      self.directory.mkdir(parents=True, exist_ok=True)
       self.manager = ocp.CheckpointManager(self.directory, options=options,
                                            item_names=('state', 'meta'))
 

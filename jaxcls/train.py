@@ -449,6 +449,9 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     mean = stats[0] if mean is None else mean
     std = stats[1] if std is None else std
   augment = augment_lib.make_augment(config.augment, mean, std)
+  # Traced once, abstractly: size checks (crop padding, Cutout) fail now, not at the first step.
+  jax.eval_shape(augment, jax.random.key(0), jax.ShapeDtypeStruct((1, *info.image_shape),
+                                                                  jnp.uint8))
   mix = mixing.make_mix(config.mix, info.num_classes, config.label_smoothing)
 
   init_key, data_key, train_key = run_keys(config.seed)
