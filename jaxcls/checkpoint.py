@@ -158,17 +158,23 @@ class Checkpoints:
 
 
 def load_variables(workdir: str) -> dict:
-  """`{'params': ..., 'batch_stats': ...}` from the newest checkpoint of another run, on host."""
+  """`{'params': ..., 'batch_stats': ...}` from the newest checkpoint of a run, on one device,
+  whatever devices the run had."""
   directory = epath.Path(workdir)
   if (directory / 'checkpoints').exists():
     directory = directory / 'checkpoints'
   if not directory.exists():
     raise UserError(f"init_from: '{workdir}' does not exist; give the workdir of a finished run")
-  with ocp.CheckpointManager(directory, item_names=('state', 'meta'),
+  handlers = {'state': ocp.StandardCheckpointHandler(), 'meta': ocp.JsonCheckpointHandler()}
+  with ocp.CheckpointManager(directory, item_handlers=handlers,
                              options=ocp.CheckpointManagerOptions(read_only=True)) as manager:
     step = manager.latest_step()
     if step is None:
       raise UserError(f"init_from: '{workdir}' holds no checkpoint; give the workdir of a run")
-    state = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+    # Onto one local device: the run that wrote it may have had other devices (or processes).
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
+                          manager.item_metadata(step)['state'])
+    state = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
   state = state['state']
   return {'params': state['params'], 'batch_stats': state.get('batch_stats', {})}
