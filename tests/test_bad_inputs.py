@@ -8,12 +8,14 @@ they were. Each case runs in its own copy of a workdir that holds a finished tin
 parser rejects and one case of each later kind. `RUN_CASES` call `main.run` in process, the same
 function `main.py` calls after parsing its flags, with the config the flags would have built.
 """
+# pylint: disable=redefined-outer-name  # pytest fixtures
 
 import concurrent.futures
 import gzip
 import hashlib
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -158,7 +160,7 @@ def _checkpoint_bytes(workdir: pathlib.Path) -> dict:
 
 
 @pytest.fixture(scope='module')
-def finished_run(xla_cache, tmp_path_factory):  # pylint: disable=redefined-outer-name
+def finished_run(xla_cache, tmp_path_factory):
   """A workdir holding a finished tiny run (checkpoints 4 .. 16), and its checkpoint hashes."""
   del xla_cache
   workdir = tmp_path_factory.mktemp('finished') / 'run'
@@ -166,7 +168,7 @@ def finished_run(xla_cache, tmp_path_factory):  # pylint: disable=redefined-oute
   return workdir, _checkpoint_bytes(workdir)
 
 
-def _copy(finished_run, directory: pathlib.Path) -> pathlib.Path:  # pylint: disable=redefined-outer-name
+def _copy(finished_run, directory: pathlib.Path) -> pathlib.Path:
   workdir = directory / 'run'
   shutil.copytree(finished_run[0], workdir)
   return workdir
@@ -178,12 +180,11 @@ def _assert_one_error_line(stderr: str, expected: str) -> None:
   assert lines, 'no output'
   assert lines[-1].startswith('error: '), stderr[-2000:]
   assert '\n' not in lines[-1]
-  import re  # pylint: disable=g-import-not-at-top
   assert re.search(expected, lines[-1]), lines[-1]
 
 
 @pytest.fixture(scope='module')
-def cli_results(finished_run, tmp_path_factory):  # pylint: disable=redefined-outer-name
+def cli_results(finished_run, tmp_path_factory):
   """Every CLI case run at once (4 at a time): id -> (returncode, stderr, workdir)."""
   root = tmp_path_factory.mktemp('cli')
   config = root / 'tiny_config.py'
@@ -210,7 +211,7 @@ def cli_results(finished_run, tmp_path_factory):  # pylint: disable=redefined-ou
 
 
 @pytest.mark.parametrize('name,args,expected', CLI_CASES, ids=[c[0] for c in CLI_CASES])
-def test_cli_case(cli_results, finished_run, name, args, expected):  # pylint: disable=redefined-outer-name
+def test_cli_case(cli_results, finished_run, name, args, expected):
   del args
   returncode, stderr, workdir = cli_results[name]
   assert returncode != 0
@@ -230,8 +231,9 @@ def _config(overrides: dict):
   return config
 
 
-@pytest.mark.parametrize('name,overrides,data,expected', RUN_CASES, ids=[c[0] for c in RUN_CASES])
-def test_run_case(finished_run, tmp_path, capsys, name, overrides, data, expected):  # pylint: disable=redefined-outer-name
+@pytest.mark.parametrize('name,overrides,data,expected', RUN_CASES,
+                         ids=[c[0] for c in RUN_CASES])
+def test_run_case(finished_run, tmp_path, capsys, name, overrides, data, expected):
   del name
   workdir = _copy(finished_run, tmp_path)
   if data == 'fresh':  # a new run: init_from is read only when the workdir has no checkpoint
@@ -249,7 +251,7 @@ def test_run_case(finished_run, tmp_path, capsys, name, overrides, data, expecte
     assert _checkpoint_bytes(workdir) == finished_run[1]
 
 
-def test_failure_while_writing_a_checkpoint(finished_run, tmp_path, capsys, monkeypatch):  # pylint: disable=redefined-outer-name
+def test_failure_while_writing_a_checkpoint(finished_run, tmp_path, capsys, monkeypatch):
   """Resumed at step 12, the save of step 16 fails: one line naming the directory, steps 4-12
   as they were."""
   workdir = _copy(finished_run, tmp_path)
