@@ -244,11 +244,11 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   if config.eval_every_epochs < 0:
     raise UserError(f'eval_every_epochs: must be >= 0 (0: only at the end), got '
                     f'{config.eval_every_epochs}')
-  for field, low in (('optim.lr', 0.0), ('optim.weight_decay', 0.0),
-                     ('schedule.warmup_epochs', 0.0)):
-    value = config[field.split('.')[0]][field.split('.')[1]]
-    if not low <= value < float('inf'):
-      raise UserError(f'{field}: must be a finite number >= {low:g}, got {value}')
+  for field, value in (('optim.lr', config.optim.lr),
+                       ('optim.weight_decay', config.optim.weight_decay),
+                       ('schedule.warmup_epochs', config.schedule.warmup_epochs)):
+    if not 0 <= value < float('inf'):
+      raise UserError(f'{field}: must be a finite number >= 0, got {value}')
   if not 0 <= config.optim.momentum < 1:
     raise UserError(f'optim.momentum: must be in [0, 1), got {config.optim.momentum}')
   if config.nan_policy not in NAN_POLICIES:
@@ -590,7 +590,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     skipped += check_finite(unchecked)  # before anything is saved
     unchecked = []
     if stopping:
-      if step != ckpts.latest_step():
+      if step > (ckpts.latest_step() or 0):  # nothing to save before the first step
         ckpts.save(step, state, meta(step))
       ckpts.close()
       writer.flush()

@@ -4,6 +4,7 @@ The processes talk through `jax.distributed` (gloo collectives on CPU), each fee
 every batch from the host (`data_feed=auto` picks `host` with several processes); the single
 process gathers its batches on the devices. Same losses and parameters, to float tolerance.
 """
+# pylint: disable=redefined-outer-name  # pytest fixtures
 
 import concurrent.futures
 import json
@@ -17,8 +18,10 @@ import jax
 import numpy as np
 import pytest
 
-from jaxcls import checkpoint, parallel
+from jaxcls import checkpoint, parallel, train
 from jaxcls.errors import UserError
+from tests.conftest import tiny_config
+from tests.test_faults import CONFIG, reference, xla_cache  # pylint: disable=unused-import
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 # Two steps of 32: 16 images per process, 8 per device.
@@ -145,3 +148,11 @@ def test_process_rows_cover_the_batch_once_in_order():
   array = parallel.put_process_local(local, mesh, 8)
   assert array.shape == (3, 8, 2)
   np.testing.assert_array_equal(np.asarray(array), local)
+
+
+def test_host_feed_gives_the_device_gather_batches_bit_for_bit(reference, tmp_path):
+  """One process, data_feed=host: the batches the processes of a multi-process run would send
+  (all rows, here) train exactly like the batches gathered on the device."""
+  train.train_and_evaluate(tiny_config(**{**CONFIG, 'data_feed': 'host'}), str(tmp_path))
+  for a, b in zip(jax.tree.leaves(checkpoint.load_variables(str(tmp_path))), reference[1]):
+    np.testing.assert_array_equal(np.asarray(a), b)
