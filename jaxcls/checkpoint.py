@@ -70,10 +70,22 @@ class Checkpoints:
     except UserError:
       raise
     except Exception as e:  # pylint: disable=broad-except
+      self._finish_earlier_saves()
       raise UserError(
           f'checkpoints: cannot {what} in {self.directory} ({type(e).__name__}: {_brief(e)}); '
           'free disk space or make the directory writable, then rerun to resume from the last '
           'checkpoint') from e
+
+  def _finish_earlier_saves(self) -> None:
+    """Lets a save still in flight (of an earlier, good step) complete before the error ends
+    the run; a failure there too is only logged, the first error is the one to report."""
+    manager = getattr(self, 'manager', None)
+    if manager is None:
+      return
+    try:
+      manager.wait_until_finished()
+    except Exception as e:  # pylint: disable=broad-except
+      logging.warning('An earlier checkpoint write failed too: %s', _brief(e))
 
   def steps(self) -> list[int]:
     return sorted(self.manager.all_steps())
