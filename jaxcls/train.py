@@ -355,7 +355,11 @@ class _HostFeed:
     self.split, self.batch_size, self.steps_per_epoch, self.mesh = (
         split, batch_size, steps_per_epoch, mesh)
     self.rows = parallel.process_rows(mesh, batch_size)
-    self._data_key = jax.device_put(data_key, jax.local_devices(backend='cpu')[0])
+    try:
+      host = jax.local_devices(backend='cpu')[0]
+    except RuntimeError:  # JAX_PLATFORMS without cpu: an accelerator, waiting once per epoch
+      host = jax.local_devices()[0]
+    self._data_key = jax.device_put(data_key, host)
     self._permute = jax.jit(functools.partial(epoch_permutation,
                                               num_examples=len(split.labels)))
     self._perms: dict[int, np.ndarray] = {}
