@@ -99,4 +99,12 @@ def get_config():
   config.steps_per_dispatch = 1  # train steps run by one device call (lax loop)
   config.init_from = config_dict.placeholder(str)  # another workdir to take weights from
 
+  # --- Faults and scale-out (docs/SCALING.md).
+  # A step whose loss or gradient is not finite: 'stop' ends the run naming the step (the last
+  # good checkpoint stays); 'skip' drops that update (params, optimizer state, batch statistics).
+  config.nan_policy = 'stop'  # stop | skip
+  # device: the train split is copied to every device and each batch gathered there (fastest);
+  # host: each process gathers its rows of each batch on the host and sends only those.
+  config.data_feed = 'auto'  # auto (device for one process, host for several) | device | host
+
   return config

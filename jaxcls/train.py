@@ -11,12 +11,20 @@ therefore draws exactly the numbers an uninterrupted run draws, with no RNG stat
 The loop dispatches asynchronously and reads metrics back only at log, eval and checkpoint
 points; `steps_per_dispatch > 1` runs several steps per call to cut per-call overhead where
 steps are tiny.
+
+Faults (docs/SCALING.md): SIGTERM or SIGINT stops the loop at the next dispatch boundary with a
+checkpoint; a step whose loss or gradient is not finite is found on the device and reported at
+the next sync, so guarding costs no host round trip: under `nan_policy='stop'` the run ends
+naming the step and the state after it is never checkpointed (every checkpoint is written only
+after the steps before it were checked); under `'skip'` the step's update is dropped.
 """
 
 import dataclasses
 import functools
 import json
 import os
+import signal
+import threading
 import time
 from typing import Any, Callable, Optional
 
@@ -27,9 +35,10 @@ import ml_collections
 import numpy as np
 import optax
 from absl import logging
-from clu import metric_writers, metrics, periodic_actions
+from clu import metrics
 from etils import epath
 from jax import lax
+from jax.experimental import multihost_utils
 
 from jaxcls import checkpoint, data, models, optim, parallel
 from jaxcls.data import augment as augment_lib
@@ -39,6 +48,13 @@ from jaxcls.errors import UserError
 # Named random streams, one key each per step. Models draw theirs with `self.make_rng(name)`.
 STREAMS = ('augment', 'mix', 'drop_path', 'shake', 'dropout')
 MODEL_STREAMS = ('drop_path', 'shake', 'dropout')
+NAN_POLICIES = ('stop', 'skip')
+DATA_FEEDS = ('auto', 'device', 'host')
+_NO_STEP = np.iinfo(np.int32).max  # `NonFinite.first` when every step was finite
+
+
+class NonFiniteLoss(UserError):
+  """A step's loss or gradient was not finite under `nan_policy='stop'`."""
 
 
 class TrainState(flax.struct.PyTreeNode):
@@ -49,9 +65,37 @@ class TrainState(flax.struct.PyTreeNode):
 
 
 @flax.struct.dataclass
+class NonFinite(metrics.Metric):
+  """Steps whose loss or gradient was not finite: the first (numbered like checkpoints: step `t`
+  is the update that makes `state.step == t`) and how many."""
+  first: jax.Array
+  count: jax.Array
+
+  @classmethod
+  def empty(cls) -> 'NonFinite':
+    return cls(first=jnp.array(_NO_STEP, jnp.int32), count=jnp.array(0, jnp.int32))
+
+  @classmethod
+  def from_model_output(cls, *, step: jax.Array, finite: jax.Array, **_) -> 'NonFinite':
+    return cls(first=jnp.where(finite, _NO_STEP, step + 1).astype(jnp.int32),
+               count=jnp.logical_not(finite).astype(jnp.int32))
+
+  def merge(self, other: 'NonFinite') -> 'NonFinite':
+    return type(self)(first=jnp.minimum(self.first, other.first), count=self.count + other.count)
+
+  def compute(self) -> dict:
+    return {'first': self.first, 'count': self.count}
+
+
+@flax.struct.dataclass
 class TrainMetrics(metrics.Collection):
-  loss: metrics.Average.from_output('loss')
-  accuracy: metrics.Accuracy
+  # A non-finite step is left out of the averages: its loss is meaningless (and NaN).
+  loss: metrics.Average.from_fun(
+      lambda loss, finite, **_: {'values': loss[None], 'mask': finite[None]})
+  accuracy: metrics.Accuracy.from_fun(
+      lambda logits, labels, finite, **_: {'logits': logits, 'labels': labels,
+                                           'mask': jnp.broadcast_to(finite, labels.shape)})
+  nonfinite: NonFinite
 
 
 @flax.struct.dataclass
@@ -69,6 +113,16 @@ def epoch_permutation(data_key: jax.Array, epoch: jax.Array, num_examples: int) 
   return jax.random.permutation(jax.random.fold_in(data_key, epoch), num_examples)
 
 
+def run_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """`(init_key, data_key, train_key)` of a run: initialisation, epoch order, per-step streams."""
+  init_key, data_key, train_key = jax.random.split(jax.random.key(seed), 3)
+  return init_key, data_key, train_key
+
+
+def _all_finite(tree: Any) -> jax.Array:
+  return jnp.all(jnp.stack([jnp.isfinite(x).all() for x in jax.tree.leaves(tree)]))
+
+
 def create_train_state(model, tx: optax.GradientTransformation, image_shape: tuple[int, ...],
                        init_key: jax.Array) -> TrainState:
   variables = model.init({'params': init_key}, jnp.zeros((1, *image_shape), jnp.float32),
@@ -79,21 +133,27 @@ def create_train_state(model, tx: optax.GradientTransformation, image_shape: tup
 
 
 def make_train_fn(model, tx, augment: Callable, mix: Callable, *, train_key: jax.Array,
-                  batch_size: int, steps_per_epoch: int, mesh, num_steps: int = 1) -> Callable:
-  """`train_fn(state, images, labels, perms, epoch0) -> (state, TrainMetrics)`: `num_steps` steps.
+                  batch_size: int, steps_per_epoch: int, mesh, num_steps: int = 1,
+                  nan_policy: str = 'stop', host_fed: bool = False) -> Callable:
+  """`train_fn(state, *data) -> (state, TrainMetrics)`: `num_steps` steps.
 
-  `perms` holds the permutations of epochs `epoch0` and `epoch0 + 1`, so one call may run up to
-  `steps_per_epoch` steps across an epoch boundary. Several steps are unrolled rather than put in
-  a `lax.fori_loop`: XLA:CPU runs convolutions inside a loop body about 20x slower.
+  Device-fed (default): `train_fn(state, images, labels, perms, epoch0)` takes the whole train
+  split, replicated, and gathers each batch by index. `perms` holds the permutations of epochs
+  `epoch0` and `epoch0 + 1`, so one call may run up to `steps_per_epoch` steps across an epoch
+  boundary. Host-fed: `train_fn(state, images, labels)` takes the `(num_steps, batch_size, ...)`
+  batches themselves (`_HostFeed`). Several steps are unrolled rather than put in a
+  `lax.fori_loop`: XLA:CPU runs convolutions inside a loop body about 20x slower.
+
+  A step whose loss or gradient is not finite is counted in `TrainMetrics.nonfinite`; under
+  `nan_policy='skip'` its update (parameters, optimizer state, batch statistics) is dropped,
+  while the step counter still advances so that the data order and random streams move on.
   """
   batch_sharding = parallel.batch_sharded(mesh)
 
-  def train_step(state: TrainState, images, labels, perms, epoch0):
+  def train_step(state: TrainState, batch, batch_labels):
     rngs = step_rngs(train_key, state.step)
-    epoch, position = jnp.divmod(state.step, steps_per_epoch)
-    index = lax.dynamic_slice_in_dim(perms[epoch - epoch0], position * batch_size, batch_size)
-    batch = lax.with_sharding_constraint(images[index], batch_sharding)
-    batch_labels = lax.with_sharding_constraint(labels[index], batch_sharding)
+    batch = lax.with_sharding_constraint(batch, batch_sharding)
+    batch_labels = lax.with_sharding_constraint(batch_labels, batch_sharding)
     x = augment(rngs['augment'], batch)
     x, targets = mix(rngs['mix'], x, batch_labels)
 
@@ -104,23 +164,41 @@ def make_train_fn(model, tx, augment: Callable, mix: Callable, *, train_key: jax
       return optax.softmax_cross_entropy(logits, targets).mean(), (logits, updates)
 
     (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    finite = jnp.isfinite(loss) & _all_finite(grads)
     param_updates, opt_state = tx.update(grads, state.opt_state, state.params)
     new_state = state.replace(step=state.step + 1,
                               params=optax.apply_updates(state.params, param_updates),
                               batch_stats=updates.get('batch_stats', state.batch_stats),
                               opt_state=opt_state)
-    return new_state, TrainMetrics.single_from_model_output(loss=loss, logits=logits,
-                                                            labels=batch_labels)
+    if nan_policy == 'skip':
+      kept = state.replace(step=new_state.step)
+      new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, kept)
+    return new_state, TrainMetrics.single_from_model_output(
+        loss=loss, logits=logits, labels=batch_labels, finite=finite, step=state.step)
 
-  def train_fn(state, images, labels, perms, epoch0):
+  def gather(step, images, labels, perms, epoch0):
+    epoch, position = jnp.divmod(step, steps_per_epoch)
+    index = lax.dynamic_slice_in_dim(perms[epoch - epoch0], position * batch_size, batch_size)
+    return images[index], labels[index]
+
+  def device_fed(state, images, labels, perms, epoch0):
     acc = TrainMetrics.empty()
     for _ in range(num_steps):
-      state, step_metrics = train_step(state, images, labels, perms, epoch0)
+      batch = gather(state.step, images, labels, perms, epoch0)
+      state, step_metrics = train_step(state, *batch)
+      acc = acc.merge(step_metrics)
+    return state, acc
+
+  def fed(state, images, labels):
+    acc = TrainMetrics.empty()
+    for i in range(num_steps):
+      state, step_metrics = train_step(state, images[i], labels[i])
       acc = acc.merge(step_metrics)
     return state, acc
 
   replicated = parallel.replicated(mesh)
-  return jax.jit(train_fn, donate_argnums=0, out_shardings=(replicated, replicated))
+  return jax.jit(fed if host_fed else device_fed, donate_argnums=0,
+                 out_shardings=(replicated, replicated))
 
 
 def make_eval_fn(model, transform: Callable, *, batch_size: int, mesh) -> Callable:
@@ -166,6 +244,19 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   if config.eval_every_epochs < 0:
     raise UserError(f'eval_every_epochs: must be >= 0 (0: only at the end), got '
                     f'{config.eval_every_epochs}')
+  for field, value in (('optim.lr', config.optim.lr),
+                       ('optim.weight_decay', config.optim.weight_decay),
+                       ('schedule.warmup_epochs', config.schedule.warmup_epochs)):
+    if not 0 <= value < float('inf'):
+      raise UserError(f'{field}: must be a finite number >= 0, got {value}')
+  if not 0 <= config.optim.momentum < 1:
+    raise UserError(f'optim.momentum: must be in [0, 1), got {config.optim.momentum}')
+  if config.nan_policy not in NAN_POLICIES:
+    raise UserError(f"nan_policy: unknown policy {config.nan_policy!r}; choose one of: "
+                    + ', '.join(NAN_POLICIES))
+  if config.data_feed not in DATA_FEEDS:
+    raise UserError(f"data_feed: unknown feed {config.data_feed!r}; choose one of: "
+                    + ', '.join(DATA_FEEDS))
   models.create_model(config.model.name, num_classes=10, **_model_overrides(config))
   optim.create_optimizer(config, steps_per_epoch=1000)
   augment_lib.make_augment(config.augment, mean=(0.0,), std=(1.0,))
@@ -205,11 +296,137 @@ class _Clock:
     return self.train_images / self.train_time if self.train_time else None
 
 
+class _StopSignals:
+  """SIGTERM and SIGINT ask the loop to stop at the next dispatch boundary, with a checkpoint.
+
+  The handler only records the signal and puts the previous handler back, so a second signal
+  aborts at once (SIGINT: KeyboardInterrupt; SIGTERM: the default, which ends the process).
+  Handlers can be installed from the main thread only; elsewhere signals keep their behaviour.
+  """
+  SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+  def __init__(self):
+    self.received: Optional[str] = None
+    self._previous: dict[int, Any] = {}
+    self._single_process: Optional[bool] = None
+
+  def __enter__(self) -> '_StopSignals':
+    if threading.current_thread() is threading.main_thread():
+      for signum in self.SIGNALS:
+        self._previous[signum] = signal.signal(signum, self._handle)
+    return self
+
+  def __exit__(self, *exc_info) -> None:
+    for signum, handler in self._previous.items():
+      signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+    self._previous = {}
+
+  def _handle(self, signum: int, frame) -> None:
+    del frame
+    self.received = signal.Signals(signum).name
+    previous = self._previous.get(signum)
+    signal.signal(signum, signal.SIG_DFL if previous is None else previous)
+    logging.warning('%s: stopping at the next step boundary with a checkpoint (send it again to '
+                    'abort without one).', self.received)
+
+  def requested(self, collective: bool = False) -> bool:
+    """Whether to stop now. One process: whether a signal came. Several: only at `collective`
+    points (every process must ask at the same step), whether one came to any process."""
+    if self._single_process is None:  # asked per dispatch: keep it to an attribute read
+      self._single_process = jax.process_count() == 1
+    if self._single_process:
+      return self.received is not None
+    if not collective:
+      return False
+    flags = multihost_utils.process_allgather(np.int32(self.received is not None))
+    return bool(np.any(flags))
+
+
+class _HostFeed:
+  """Batches for host-fed train functions: this process's rows of each step's batch, gathered
+  from its host copy of the train split and sent to its own devices only.
+
+  The epoch permutation is computed on the host CPU: the same numbers the device-fed path draws
+  (a function of the key only), without waiting for the accelerator's queue.
+  """
+
+  def __init__(self, split: data.LabeledImages, data_key: jax.Array, *, batch_size: int,
+               steps_per_epoch: int, mesh):
+    self.split, self.batch_size, self.steps_per_epoch, self.mesh = (
+        split, batch_size, steps_per_epoch, mesh)
+    self.rows = parallel.process_rows(mesh, batch_size)
+    try:
+      host = jax.local_devices(backend='cpu')[0]
+    except RuntimeError:  # JAX_PLATFORMS without cpu: an accelerator, waiting once per epoch
+      host = jax.local_devices()[0]
+    self._data_key = jax.device_put(data_key, host)
+    self._permute = jax.jit(functools.partial(epoch_permutation,
+                                              num_examples=len(split.labels)))
+    self._perms: dict[int, np.ndarray] = {}
+
+  def _permutation(self, epoch: int) -> np.ndarray:
+    if epoch not in self._perms:
+      self._perms = {e: p for e, p in self._perms.items() if e == epoch - 1}
+      self._perms[epoch] = np.asarray(self._permute(self._data_key, epoch))
+    return self._perms[epoch]
+
+  def __call__(self, step: int, num_steps: int) -> tuple[jax.Array, jax.Array]:
+    """Images and labels of steps `step .. step + num_steps - 1`, `(num_steps, batch, ...)`."""
+    index = np.stack([
+        self._permutation(epoch)[position * self.batch_size + self.rows]
+        for epoch, position in (divmod(t, self.steps_per_epoch)
+                                for t in range(step, step + num_steps))])
+    return tuple(parallel.put_process_local(a[index], self.mesh, self.batch_size)
+                 for a in (self.split.images, self.split.labels))
+
+
+def _write_atomic(path: epath.Path, text: str) -> None:
+  """Writes `path` whole or not at all: a process killed mid-write leaves the old file."""
+  tmp = path.parent / f'.{path.name}.tmp'
+  tmp.write_text(text)
+  tmp.replace(path)
+
+
+def _prepare_workdir(path: epath.Path) -> None:
+  """Creates the workdir and proves it writable before any data is read."""
+  try:
+    path.mkdir(parents=True, exist_ok=True)
+    probe = path / f'.write-test-{os.getpid()}'
+    probe.write_text('')
+    probe.unlink()
+  except OSError as e:
+    raise UserError(f'--workdir: cannot write to {path} ({e.strerror or e}); choose a writable '
+                    'directory') from e
+
+
+def _create_writer(workdir: str, is_main: bool):
+  """clu's metric writer: TensorBoard and the log on process 0, the log elsewhere.
+
+  Imported here, not at the top: clu's writers import TensorFlow (about 4 s), which a run that
+  fails its checks should not wait for. GPUs are hidden from TensorFlow before it sees them.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  try:
+    tf.config.set_visible_devices([], 'GPU')
+  except RuntimeError:  # TensorFlow already initialised its devices (a TFDS source did this)
+    pass
+  from clu import metric_writers  # pylint: disable=g-import-not-at-top
+  return metric_writers.create_default_writer(workdir, just_logging=not is_main)
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
   """Trains `config` in `workdir`, resuming from its newest checkpoint; returns the final state.
 
-  Writes `workdir/results.json` at the end; a finished run only re-reports its results.
+  Writes `workdir/results.json` at the end; a finished run only re-reports its results. On
+  SIGTERM or SIGINT it saves a checkpoint at the current step and returns that state early
+  (rerunning resumes); a non-finite step under `nan_policy='stop'` raises `NonFiniteLoss`.
   """
+  with _StopSignals() as signals:
+    return _train_and_evaluate(config, workdir, signals)
+
+
+def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                        signals: _StopSignals) -> TrainState:
   clock = _Clock()
   check_config(config)
   mesh = parallel.make_mesh()
@@ -219,12 +436,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   workdir_path = epath.Path(workdir)
   is_main = jax.process_index() == 0
   if is_main:
-    try:
-      workdir_path.mkdir(parents=True, exist_ok=True)
-      (workdir_path / 'config.json').write_text(config.to_json_best_effort(indent=2))
-    except OSError as e:
-      raise UserError(f'--workdir: cannot write to {workdir} ({e.strerror}); choose a writable '
-                      'directory') from e
+    _prepare_workdir(workdir_path)
 
   train, eval_split, info = data.load_dataset(config.dataset)
   steps_per_epoch = len(train.labels) // config.batch_size
@@ -241,9 +453,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     mean = stats[0] if mean is None else mean
     std = stats[1] if std is None else std
   augment = augment_lib.make_augment(config.augment, mean, std)
+  # Traced once, abstractly: size checks (crop padding, Cutout) fail now, not at the first step.
+  jax.eval_shape(augment, jax.random.key(0), jax.ShapeDtypeStruct((1, *info.image_shape),
+                                                                  jnp.uint8))
   mix = mixing.make_mix(config.mix, info.num_classes, config.label_smoothing)
 
-  init_key, data_key, train_key = jax.random.split(jax.random.key(config.seed), 3)
+  init_key, data_key, train_key = run_keys(config.seed)
   replicated = parallel.replicated(mesh)
   init = functools.partial(create_train_state, model, tx, info.image_shape)
   abstract_state = jax.eval_shape(init, init_key)
@@ -252,20 +467,27 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   restored = ckpts.restore(
       jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated),
                    abstract_state), variables)
+  skipped = 0  # updates dropped under nan_policy='skip', over every session of the run
   if restored is not None:
     state, meta = restored
     clock.wall_before = meta['wall_time_s']
     clock.train_time, clock.train_images = meta['train_time_s'], meta['train_images']
+    skipped = meta.get('skipped_steps', 0)
     logging.info('Resumed from %s at step %d.', ckpts.directory, meta['step'])
   else:
     state = jax.jit(init, out_shardings=replicated)(init_key)
     if config.init_from:
       state = _init_from(state, config.init_from, replicated)
   step = int(state.step)
+  if is_main:  # only now: a config the workdir's checkpoints reject does not replace the old one
+    _write_atomic(workdir_path / 'config.json', config.to_json_best_effort(indent=2))
 
   results_path = workdir_path / 'results.json'
   if step >= num_steps and results_path.exists():
-    results = json.loads(results_path.read_text())
+    try:
+      results = json.loads(results_path.read_text())
+    except ValueError:  # not valid JSON: written by a version without atomic writes
+      results = {}
     if results.get('step') == step:
       logging.info('Run already finished at step %d: %s', step, _summary(results))
       ckpts.close()
@@ -277,20 +499,29 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
                f'{sum(x.size for x in jax.tree.leaves(state.batch_stats)):,}', num_steps,
                config.num_epochs, steps_per_epoch, mesh.devices.size)
 
-  train_images = parallel.put_replicated(train.images, mesh)
-  train_labels = parallel.put_replicated(train.labels, mesh)
+  host_fed = config.data_feed == 'host' or (config.data_feed == 'auto'
+                                            and jax.process_count() > 1)
+  if host_fed:
+    feed = _HostFeed(train, data_key, batch_size=config.batch_size,
+                     steps_per_epoch=steps_per_epoch, mesh=mesh)
+  else:
+    feed = None
+    train_images = parallel.put_replicated(train.images, mesh)
+    train_labels = parallel.put_replicated(train.labels, mesh)
   eval_images, eval_labels = (parallel.put_replicated(a, mesh)
                               for a in _pad_to_batches(eval_split, config.eval_batch_size))
   chunk = min(config.steps_per_dispatch, steps_per_epoch)
   train_fns = {n: make_train_fn(model, tx, augment, mix, train_key=train_key,
                                 batch_size=config.batch_size, steps_per_epoch=steps_per_epoch,
-                                mesh=mesh, num_steps=n) for n in {1, chunk}}
+                                mesh=mesh, num_steps=n, nan_policy=config.nan_policy,
+                                host_fed=host_fed) for n in {1, chunk}}
   eval_fn = make_eval_fn(model, augment_lib.make_eval_transform(mean, std),
                          batch_size=config.eval_batch_size, mesh=mesh)
   perms_fn = jax.jit(lambda e: jnp.stack([epoch_permutation(data_key, e + i, len(train.labels))
                                           for i in range(2)]), out_shardings=replicated)
 
-  writer = metric_writers.create_default_writer(workdir, just_logging=not is_main)
+  writer = _create_writer(workdir, is_main)
+  from clu import periodic_actions  # pylint: disable=g-import-not-at-top  # imports TensorFlow
   report = periodic_actions.ReportProgress(num_train_steps=num_steps, writer=writer,
                                            every_secs=config.progress_every_secs)
   eval_every = config.eval_every_epochs * steps_per_epoch
@@ -306,7 +537,28 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     return {'step': step, 'model_name': config.model.name,
             'variables': checkpoint.shape_signature(variables),
             'wall_time_s': clock.wall_time, 'train_time_s': clock.train_time,
-            'train_images': clock.train_images}
+            'train_images': clock.train_images, 'skipped_steps': skipped}
+
+  def check_finite(unchecked: list) -> int:
+    """Steps of `unchecked` dispatches whose update was dropped; raises under 'stop'."""
+    if not unchecked:
+      return 0
+    bad = functools.reduce(lambda a, b: a.merge(b), jax.device_get(unchecked)).compute()
+    first, count = int(bad['first']), int(bad['count'])
+    if not count:
+      return 0
+    if config.nan_policy == 'stop':
+      ckpts.wait()  # a checkpoint still being written is from before `first`: keep it
+      last = ckpts.latest_step()
+      kept = (f'the last good checkpoint is step {last} in {ckpts.directory}' if last is not None
+              else 'no checkpoint was written before it')
+      raise NonFiniteLoss(
+          f"nan_policy: the loss or a gradient is not finite at step {first}, so the run stopped "
+          f"there; {kept}. Lower optim.lr, or rerun with --config.nan_policy=skip to drop such "
+          'steps')
+    logging.warning('nan_policy=skip: dropped the updates of %d steps whose loss or gradient is '
+                    'not finite (the first at step %d).', count, first)
+    return count
 
   def evaluate(step: int) -> dict:
     with report.timed('eval'):
@@ -319,25 +571,43 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     return scalars
 
   pending, pending_steps, perms, perms_epoch = [], 0, None, None
-  eval_scalars = None
+  unchecked = []  # the NonFinite record of each dispatch since the last stop
+  eval_scalars, train_loss = None, None
   clock.last_sync = time.time()
   while step < num_steps:
     stop = next_stop(step)
-    while step < stop:
+    while step < stop and not signals.requested():
       n = chunk if stop - step >= chunk else 1
-      epoch0 = step // steps_per_epoch
-      if perms_epoch != epoch0:
-        perms, perms_epoch = perms_fn(epoch0), epoch0
-      state, chunk_metrics = train_fns[n](state, train_images, train_labels, perms, epoch0)
+      if feed is not None:
+        state, chunk_metrics = train_fns[n](state, *feed(step, n))
+      else:
+        epoch0 = step // steps_per_epoch
+        if perms_epoch != epoch0:
+          perms, perms_epoch = perms_fn(epoch0), epoch0
+        state, chunk_metrics = train_fns[n](state, train_images, train_labels, perms, epoch0)
       pending.append(chunk_metrics)
+      unchecked.append(chunk_metrics.nonfinite)
       pending_steps += n
       step += n
+    stopping = signals.requested(collective=True) and step < num_steps
     report(step)
+    skipped += check_finite(unchecked)  # before anything is saved
+    unchecked = []
+    if stopping:
+      if step > (ckpts.latest_step() or 0):  # nothing to save before the first step
+        ckpts.save(step, state, meta(step))
+      ckpts.close()
+      writer.flush()
+      logging.warning('Stopped by %s at step %d of %d, checkpoint in %s; run the same command '
+                      'again to resume.', signals.received or 'a signal to another process',
+                      step, num_steps, ckpts.directory)
+      return state
     if step % config.log_every_steps == 0 or step == num_steps:
       merged = functools.reduce(lambda a, b: a.merge(b), jax.device_get(pending)).compute()
       clock.synced(pending_steps * config.batch_size)
       pending, pending_steps = [], 0
-      writer.write_scalars(step, {'train_loss': float(merged['loss']),
+      train_loss = float(merged['loss'])
+      writer.write_scalars(step, {'train_loss': train_loss,
                                   'train_accuracy': float(merged['accuracy']),
                                   'learning_rate': float(schedule(step - 1))})
     if (eval_every and step % eval_every == 0) or step == num_steps:
@@ -360,9 +630,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
       'eval_size': len(eval_split.labels), 'batch_size': config.batch_size,
       'device': jax.devices()[0].device_kind, 'num_devices': mesh.devices.size,
       'dtype': config.model.dtype, 'jax_version': jax.__version__,
+      'train_loss': train_loss, 'nan_policy': config.nan_policy, 'skipped_steps': skipped,
+      'num_processes': jax.process_count(), 'data_feed': 'host' if host_fed else 'device',
   }
   if is_main:
-    results_path.write_text(json.dumps(results, indent=2) + '\n')
+    _write_atomic(results_path, json.dumps(results, indent=2) + '\n')
   logging.info('Finished: %s', _summary(results))
   return state
 

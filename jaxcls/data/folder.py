@@ -20,6 +20,7 @@ import io
 import os
 from typing import Any
 import zipfile
+import zlib
 
 from absl import logging
 import numpy as np
@@ -67,7 +68,11 @@ class FolderSource(Source):
       for directory, _, files in os.walk(self._path, followlinks=True):
         for file in files:
           full = os.path.join(directory, file)
-          stat = os.stat(full)
+          try:
+            stat = os.stat(full)
+          except OSError as e:  # a dangling symlink, a file gone since the listing
+            raise UserError(f'dataset.path: cannot read {full!r} ({e.strerror}); fix or remove '
+                            'it') from e
           self._stats[os.path.relpath(full, self._path).replace(os.sep, '/')] = (
               stat.st_size, stat.st_mtime_ns)
       members = list(self._stats)
@@ -133,10 +138,14 @@ class FolderSource(Source):
     labels = np.array([label for _, label in order], dtype=np.int32)
 
     def read(member: str) -> bytes:
-      if self._zip is not None:
-        return self._zip.read(member)  # ZipFile serialises reads of one archive across threads
-      with open(os.path.join(self._path, member), 'rb') as f:
-        return f.read()
+      try:
+        if self._zip is not None:
+          return self._zip.read(member)  # ZipFile serialises reads of one archive across threads
+        with open(os.path.join(self._path, member), 'rb') as f:
+          return f.read()
+      except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise UserError(f'dataset.path: cannot read {member!r} from {self._path!r} ({e}); fix '
+                        'or remove the file') from e
 
     def decode_chunk(chunk: list[str]) -> list[np.ndarray]:
       return [_decode_image(read(member), member) for member in chunk]
