@@ -2,7 +2,9 @@
 
 import os
 
+import jax
 import pytest
+from jax.experimental.compilation_cache import compilation_cache
 
 from configs import default
 
@@ -41,3 +43,22 @@ def tiny_config(**overrides):
 def _isolated_cache(tmp_path_factory):
   """Decoded-dataset cache in a temp dir, so tests never read or write the user's cache."""
   os.environ.setdefault('JAXCLS_CACHE_DIR', str(tmp_path_factory.mktemp('cache')))
+
+
+@pytest.fixture(autouse=True, scope='session')
+def xla_cache(tmp_path_factory):
+  """One persistent XLA compilation cache for the session: the many tiny runs (in process and
+  in `main.py` subprocesses, which get it through `JAX_COMPILATION_CACHE_DIR`) compile once."""
+  directory = tmp_path_factory.getbasetemp() / 'xla-cache'
+  directory.mkdir(exist_ok=True)
+  saved = {name: getattr(jax.config, name) for name in (
+      'jax_compilation_cache_dir', 'jax_persistent_cache_min_compile_time_secs',
+      'jax_persistent_cache_min_entry_size_bytes')}
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
+  jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
+  compilation_cache.set_cache_dir(str(directory))
+  compilation_cache.reset_cache()
+  yield directory
+  for name, value in saved.items():
+    jax.config.update(name, value)
+  compilation_cache.reset_cache()

@@ -27,7 +27,8 @@ from PIL import Image
 
 import main
 from tests.conftest import tiny_config
-from tests.test_faults import CONFIG, CONFIG_FILE, xla_cache  # pylint: disable=unused-import
+from tests.conftest import xla_cache  # pylint: disable=unused-import
+from tests.test_faults import CONFIG, CONFIG_FILE
 from jaxcls import train
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

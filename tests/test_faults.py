@@ -1,7 +1,8 @@
 """Faults: signals, kill -9, corrupt checkpoints, non-finite steps, failed writes, determinism.
 
 Every run here is the tiny config of `CONFIG` (16 steps, a checkpoint every 4), so they share one
-compilation through a persistent XLA cache, in process and in the `main.py` subprocesses alike;
+compilation through the session's persistent XLA cache (conftest), in process and in the `main.py`
+subprocesses alike;
 a run after the first costs a few seconds. Bitwise comparisons are against `reference`, one
 uninterrupted run (CPU).
 """
@@ -21,42 +22,23 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
-from jax.experimental.compilation_cache import compilation_cache
 
 from benchmarks import kill_resume
 from jaxcls import checkpoint, train
 from jaxcls.data import augment as augment_lib
 from jaxcls.errors import UserError
-from tests.conftest import tiny_config
+from tests.conftest import tiny_config, xla_cache  # pylint: disable=unused-import
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIG = {'num_epochs': 2, 'checkpoint_every_steps': 4, 'log_every_steps': 2,
           'keep_checkpoints': 5}
 STEPS = 16
 CONFIG_FILE = f'''
-from tests.conftest import tiny_config
+from tests.conftest import tiny_config, xla_cache  # pylint: disable=unused-import
 
 def get_config():
   return tiny_config(**{CONFIG!r})
 '''
-
-
-@pytest.fixture(scope='module')
-def xla_cache(tmp_path_factory):
-  """A persistent compilation cache shared by this module's runs and subprocesses."""
-  directory = tmp_path_factory.getbasetemp() / 'xla-cache'
-  directory.mkdir(exist_ok=True)
-  saved = {name: getattr(jax.config, name) for name in (
-      'jax_compilation_cache_dir', 'jax_persistent_cache_min_compile_time_secs',
-      'jax_persistent_cache_min_entry_size_bytes')}
-  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
-  jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
-  compilation_cache.set_cache_dir(str(directory))
-  compilation_cache.reset_cache()
-  yield directory
-  for name, value in saved.items():
-    jax.config.update(name, value)
-  compilation_cache.reset_cache()
 
 
 @pytest.fixture(scope='module')

@@ -21,7 +21,8 @@ import pytest
 from jaxcls import checkpoint, parallel, train
 from jaxcls.errors import UserError
 from tests.conftest import tiny_config
-from tests.test_faults import CONFIG, reference, xla_cache  # pylint: disable=unused-import
+from tests.conftest import xla_cache  # pylint: disable=unused-import
+from tests.test_faults import CONFIG, reference  # pylint: disable=unused-import
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 # Two steps of 32: 16 images per process, 8 per device.
