@@ -215,7 +215,8 @@ def test_results_doc_fills_seed_rows_from_matching_records_and_lists_benchmarks(
           '| 1,320,570 | 95.56% | 2,247 |') in doc
   assert ('| ResNet50b +HTD | – | – | 1,309,210 | 74.11M | – | 1,320,570 | 93.65% | 2,171 |'
           in doc)
-  assert 'neither `configs/no_such_recipe.py` nor a registered model' in doc
+  assert ('`configs/no_such_recipe.py` (ResNet34) is not in configs/ yet, and no model '
+          '`no_such_recipe` is registered yet.') in doc
   assert '| `bench-t` | configs/resnet50b.py | 128 | bfloat16 | 77 | 9.5 |' in doc
   assert ('- `bench-t`: `python benchmarks/throughput.py` on CPU: test, 2026-11-22. shared '
           'with other jobs.') in doc
