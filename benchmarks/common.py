@@ -61,7 +61,8 @@ def peak_flops(device_kind: str, dtype: str) -> Optional[float]:
 
 def add_common_flags(parser: argparse.ArgumentParser) -> None:
   parser.add_argument('--config', required=True,
-                      help='config file with optional variants: configs/resnet50b.py[:sd,htd]')
+                      help='config file with optional variants (configs/resnet50b.py[:sd,htd]), '
+                      'or seed_a:MODEL for seed A\'s recipe with any registered model')
   parser.add_argument('--dtype', choices=('float32', 'bfloat16', 'float16'),
                       help='compute dtype (config.model.dtype); default: the config\'s')
   parser.add_argument('--record', metavar='NAME',
@@ -84,8 +85,21 @@ def parse(parser: argparse.ArgumentParser,
   return args, overrides
 
 
+def target_config(target: str) -> ml_collections.ConfigDict:
+  """A config file (`configs/x.py[:variants]`, relative to here or to the repository) or
+  `seed_a:MODEL`: seed A's recipe (`configs/seed_a.py`) for any registered model."""
+  if target.startswith('seed_a:'):
+    report._ensure_repo_on_path()  # pylint: disable=protected-access
+    from configs import seed_a  # pylint: disable=g-import-not-at-top
+    return seed_a.recipe(target.split(':', 1)[1], None)
+  path = target.split(':', 1)[0]
+  if not os.path.isabs(path) and not os.path.isfile(path):
+    target = os.path.join(report.REPO, target)
+  return report.load_config(target)
+
+
 def load_config(args: argparse.Namespace, overrides: Sequence[str]) -> ml_collections.ConfigDict:
-  config = report.load_config(args.config)
+  config = target_config(args.config)
   report.apply_overrides(config, overrides)
   if args.dtype:
     config.model.dtype = args.dtype

@@ -41,16 +41,6 @@ def model_target(name: str) -> str:
   return path if os.path.isfile(os.path.join(report.REPO, path)) else f'seed_a:{name}'
 
 
-def target_config(target: str) -> ml_collections.ConfigDict:
-  if target.startswith('seed_a:'):
-    report._ensure_repo_on_path()  # pylint: disable=protected-access
-    from configs import seed_a  # pylint: disable=g-import-not-at-top
-    return seed_a.recipe(target.split(':', 1)[1], None)
-  return report.load_config(os.path.join(report.REPO, target)
-                            if not os.path.isabs(target) and not os.path.isfile(target)
-                            else target)
-
-
 def measure_one(config: ml_collections.ConfigDict, name: str) -> dict[str, Any]:
   step = common.build_step(config)
   t0, c0 = time.perf_counter(), time.process_time()
@@ -84,7 +74,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     targets += [model_target(n.strip()) for n in names if n.strip()]
   results = []
   for target in targets:
-    config = report.apply_overrides(target_config(target), overrides)
+    config = report.apply_overrides(common.target_config(target), overrides)
     if args.dtype:
       config.model.dtype = args.dtype
     if args.batch_size:

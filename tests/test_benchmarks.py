@@ -83,7 +83,7 @@ def test_compile_time_defaults_to_the_seed_a_models():
   assert names[:3] == ['mobilenetv2', 'resnet34', 'resnet35b'] and 'resnet50b' in names
   assert compile_time.model_target('resnet50b') == 'configs/resnet50b.py'
   assert compile_time.model_target('no_such_model') == 'seed_a:no_such_model'
-  config = compile_time.target_config('seed_a:resnet101b')
+  config = common.target_config('seed_a:resnet101b')
   assert config.model.name == 'resnet101b' and config.batch_size == 1024
 
 
