@@ -234,7 +234,6 @@ class Row:
   facts: Optional[ModelFacts]
   top1: Optional[float] = None  # fraction
   images_per_sec: Optional[float] = None
-  extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # doc-only columns
 
   def cells(self, total: bool = False) -> list[str]:
     facts = self.facts
@@ -574,6 +573,26 @@ counts them. Top-1 and train img/s come from a recorded run whose config is the 
 """
 
 
+_GPU_REFERENCE = '''Reference points: seed A's TF+XLA FP16 training on an RTX 3090 at batch 1024 ran
+ResNet50b at 12,939 img/s, ResNet101b at 8,469, ResNet152b at 5,954 and DenseNet100k12 at
+2,734. The throughput table above holds ours (`platform` gpu records), with the fraction of the
+GPU's peak (MFU).
+'''
+
+_GPU_PENDING = '''
+**Not measured yet**: no GPU was available for issue 4. On a GPU machine, each of these stores
+its records (a few minutes per config; see `benchmarks/gpu_suite.sh`), then regenerate:
+
+```bash
+benchmarks/gpu_suite.sh throughput resnet50b wrn28_10
+benchmarks/gpu_suite.sh throughput densenet100k12 shake_shake26_2x96d
+benchmarks/gpu_suite.sh overhead
+benchmarks/gpu_suite.sh compile
+python -m jaxcls.report --results-doc
+```
+'''
+
+
 def _seed_rows(rows: Sequence[tuple], records: Sequence[dict],
                dataset: Optional[str] = None) -> tuple[list[list[str]], list[str]]:
   """Table body for seed rows, and notes on recipes that are not in configs/ yet."""
@@ -600,7 +619,9 @@ def _seed_rows(rows: Sequence[tuple], records: Sequence[dict],
     if run is not None:
       row.top1 = run['results'].get('test_accuracy')
       row.images_per_sec = run['results'].get('train_images_per_sec')
-      row.label += f" [{run['name']}]"
+      source = run['config'].get('dataset', {}).get('source', 'tfds')
+      # The offline copies differ from TFDS's (CIFAR-10 as JPEG costs 1-3 points): say so.
+      row.label += f" [{run['name']}" + ('' if source == 'tfds' else f', {source} data') + ']'
     seed = [DASH if seed_top1 is None else f'{seed_top1:.2f}%']
     if any(r[3] is not None for r in rows):
       seed.append(format_rate(seed_rate))
@@ -700,6 +721,11 @@ def results_doc(runs_dir: str = RUNS_DIR, seed_a_rows: Sequence[tuple] = SEED_A_
     parts.append('\n' + _provenance(throughput))
   else:
     parts.append('No records yet.\n')
+
+  gpu = [r for r in throughput if r.get('platform') == 'gpu']
+  parts.append('\n## GPU\n\n' + _GPU_REFERENCE)
+  if not gpu:
+    parts.append(_GPU_PENDING)
 
   compile_records = by_kind.get('compile_time', [])
   parts.append('\n## First-step compile time (`benchmarks/compile_time.py`)\n\n'

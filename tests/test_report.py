@@ -211,7 +211,7 @@ def test_results_doc_fills_seed_rows_from_matching_records_and_lists_benchmarks(
   doc = report.results_doc(str(runs), seed_a_rows=rows, seed_b_rows=())
   assert doc.startswith('# Results\n')
   assert report.REGENERATE in doc
-  assert ('| ResNet50b +SD +HTD +CutMix [r50b] | 95.56% | 4.44% | 1,309,210 | 74.11M | 2,247 '
+  assert ('| ResNet50b +SD +HTD +CutMix [r50b, folder data] | 95.56% | 4.44% | 1,309,210 | 74.11M | 2,247 '
           '| 1,320,570 | 95.56% | 2,247 |') in doc
   assert ('| ResNet50b +HTD | – | – | 1,309,210 | 74.11M | – | 1,320,570 | 93.65% | 2,171 |'
           in doc)
