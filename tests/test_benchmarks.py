@@ -1,0 +1,97 @@
+"""The benchmarks on the tiny config: each runs in seconds and prints one JSON line."""
+
+import json
+import pathlib
+
+import jax
+import pytest
+
+from benchmarks import common, compile_time, loop_overhead, throughput
+from jaxcls import checkpoint, train
+from tests.conftest import tiny_config
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+TINY_CONFIG_FILE = '''
+from tests.conftest import tiny_config
+
+
+def get_config():
+  return tiny_config()
+'''
+
+
+@pytest.fixture
+def tiny_file(tmp_path):
+  path = tmp_path / 'tiny.py'
+  path.write_text(TINY_CONFIG_FILE)
+  return str(path)
+
+
+def test_throughput_cli_prints_one_json_line_and_records_it(tiny_file, tmp_path, capsys):
+  result = throughput.main(['--config', tiny_file, '--batch-size', '16', '--dtype', 'bfloat16',
+                            '--steps', '4', '--warmup', '1', '--window', '2',
+                            '--steps-per-dispatch', '2', '--config.optim.lr=0.05',
+                            '--record', 'tiny', '--record-dir', str(tmp_path / 'runs')])
+  lines = capsys.readouterr().out.splitlines()
+  assert len(lines) == 1 and json.loads(lines[0]) == result
+  # Two steps per call, synced every call: 2 windows of 2 steps, each timed per step.
+  assert result['timed_steps'] == 4 and result['windows'] == 2
+  assert result['images_per_sec'] == pytest.approx(16 / result['step_s'])
+  assert result['step_s_min'] <= result['step_s'] <= result['step_s_max']
+  assert result['images_per_sec'] > 0 and result['compile_s'] > 0
+  assert result['batch_size'] == 16 and result['dtype'] == 'bfloat16'
+  assert result['device'] == jax.devices()[0].device_kind
+  assert result['mfu'] is None  # no published peak for a CPU
+  record = json.loads((tmp_path / 'runs' / 'bench-tiny.json').read_text())
+  assert record['kind'] == 'throughput' and record['images_per_sec'] == result['images_per_sec']
+  # The command reproduces the figure; the filing flags are not part of it.
+  assert record['command'] == (f'python benchmarks/throughput.py --config {tiny_file} '
+                               '--batch-size 16 --dtype bfloat16 --steps 4 --warmup 1 '
+                               '--window 2 --steps-per-dispatch 2 --config.optim.lr=0.05')
+
+
+def test_loop_overhead_runs_the_real_loop_against_the_bare_step(tmp_path):
+  config = tiny_config(num_epochs=2)
+  result = loop_overhead.measure(config, repeats=1, workdir=str(tmp_path))
+  assert result['steps'] == 2 * (256 // 32)
+  # 16 steps of a tiny net against 4 logs, 2 evaluations and 2 checkpoints: no figure to hold
+  # it to, but a real ratio of two real timings.
+  assert 0 < result['ratio'] < 2
+  assert result['ratio'] == pytest.approx(result['bare_s'] / result['loop_s'])
+  assert result['loop_images_per_sec'] == pytest.approx(16 * 32 / result['loop_s'])
+  # Every part was seen: compiles and evaluations were timed (and excluded), checkpoints saved.
+  assert result['compile_s'] > result['loop_compile_s'] >= 0
+  assert result['eval_s'] > 0 and result['checkpoint_s'] > 0 and result['end_of_run_s'] > 0
+  assert result['bursts'] == 2  # the bare step caught up at each of the 2 evaluations
+  assert (tmp_path / 'run0' / 'results.json').exists()
+  # The instrumentation is gone afterwards.
+  assert train.make_train_fn.__qualname__ == 'make_train_fn'
+  assert checkpoint.Checkpoints.save.__qualname__ == 'Checkpoints.save'
+
+
+def test_compile_time_lowers_and_compiles_without_running(tiny_file, capsys):
+  result = compile_time.main(['--config', tiny_file, '--batch-size', '64'])
+  assert json.loads(capsys.readouterr().out.splitlines()[-1]) == result
+  (one,) = result['results']
+  assert one['config'] == tiny_file and one['batch_size'] == 64
+  assert one['lower_s'] > 0 and one['compile_s'] > 0
+  assert one['total_s'] == pytest.approx(one['lower_s'] + one['compile_s'])
+
+
+def test_compile_time_defaults_to_the_seed_a_models():
+  names = compile_time.seed_a_models()
+  assert names[:3] == ['mobilenetv2', 'resnet34', 'resnet35b'] and 'resnet50b' in names
+  assert compile_time.model_target('resnet50b') == 'configs/resnet50b.py'
+  assert compile_time.model_target('no_such_model') == 'seed_a:no_such_model'
+  config = common.target_config('seed_a:resnet101b')
+  assert config.model.name == 'resnet101b' and config.batch_size == 1024
+
+
+@pytest.mark.parametrize('kind,dtype,peak', [
+    ('NVIDIA H100 80GB HBM3', 'bfloat16', 989e12),
+    ('NVIDIA H100 PCIe', 'bfloat16', 756e12),
+    ('NVIDIA GeForce RTX 3090', 'float32', 35.6e12),
+    ('cpu', 'float32', None),
+])
+def test_peak_flops_table(kind, dtype, peak):
+  assert common.peak_flops(kind, dtype) == peak
