@@ -23,8 +23,6 @@ import dataclasses
 import functools
 import json
 import os
-import signal
-import threading
 import time
 from typing import Any, Callable, Optional
 
@@ -38,11 +36,13 @@ from absl import logging
 from clu import metrics
 from etils import epath
 from jax import lax
-from jax.experimental import multihost_utils
 
 from jaxcls import checkpoint, data, models, optim, parallel
+from jaxcls import signals as signals_lib
 from jaxcls.data import augment as augment_lib
+from jaxcls.data import feed as feed_lib
 from jaxcls.data import mixing
+from jaxcls.data.feed import epoch_permutation
 from jaxcls.errors import UserError
 
 # Named random streams, one key each per step. Models draw theirs with `self.make_rng(name)`.
@@ -109,10 +109,6 @@ def step_rngs(train_key: jax.Array, step: jax.Array) -> dict[str, jax.Array]:
   return dict(zip(STREAMS, jax.random.split(jax.random.fold_in(train_key, step), len(STREAMS))))
 
 
-def epoch_permutation(data_key: jax.Array, epoch: jax.Array, num_examples: int) -> jax.Array:
-  return jax.random.permutation(jax.random.fold_in(data_key, epoch), num_examples)
-
-
 def run_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
   """`(init_key, data_key, train_key)` of a run: initialisation, epoch order, per-step streams."""
   init_key, data_key, train_key = jax.random.split(jax.random.key(seed), 3)
@@ -141,7 +137,7 @@ def make_train_fn(model, tx, augment: Callable, mix: Callable, *, train_key: jax
   split, replicated, and gathers each batch by index. `perms` holds the permutations of epochs
   `epoch0` and `epoch0 + 1`, so one call may run up to `steps_per_epoch` steps across an epoch
   boundary. Host-fed: `train_fn(state, images, labels)` takes the `(num_steps, batch_size, ...)`
-  batches themselves (`_HostFeed`). Several steps are unrolled rather than put in a
+  batches themselves (`HostFeed`). Several steps are unrolled rather than put in a
   `lax.fori_loop`: XLA:CPU runs convolutions inside a loop body about 20x slower.
 
   A step whose loss or gradient is not finite is counted in `TrainMetrics.nonfinite`; under
@@ -296,90 +292,6 @@ class _Clock:
     return self.train_images / self.train_time if self.train_time else None
 
 
-class _StopSignals:
-  """SIGTERM and SIGINT ask the loop to stop at the next dispatch boundary, with a checkpoint.
-
-  The handler only records the signal and puts the previous handler back, so a second signal
-  aborts at once (SIGINT: KeyboardInterrupt; SIGTERM: the default, which ends the process).
-  Handlers can be installed from the main thread only; elsewhere signals keep their behaviour.
-  """
-  SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-  def __init__(self):
-    self.received: Optional[str] = None
-    self._previous: dict[int, Any] = {}
-    self._single_process: Optional[bool] = None
-
-  def __enter__(self) -> '_StopSignals':
-    if threading.current_thread() is threading.main_thread():
-      for signum in self.SIGNALS:
-        self._previous[signum] = signal.signal(signum, self._handle)
-    return self
-
-  def __exit__(self, *exc_info) -> None:
-    for signum, handler in self._previous.items():
-      signal.signal(signum, signal.SIG_DFL if handler is None else handler)
-    self._previous = {}
-
-  def _handle(self, signum: int, frame) -> None:
-    del frame
-    self.received = signal.Signals(signum).name
-    previous = self._previous.get(signum)
-    signal.signal(signum, signal.SIG_DFL if previous is None else previous)
-    logging.warning('%s: stopping at the next step boundary with a checkpoint (send it again to '
-                    'abort without one).', self.received)
-
-  def requested(self, collective: bool = False) -> bool:
-    """Whether to stop now. One process: whether a signal came. Several: only at `collective`
-    points (every process must ask at the same step), whether one came to any process."""
-    if self._single_process is None:  # asked per dispatch: keep it to an attribute read
-      self._single_process = jax.process_count() == 1
-    if self._single_process:
-      return self.received is not None
-    if not collective:
-      return False
-    flags = multihost_utils.process_allgather(np.int32(self.received is not None))
-    return bool(np.any(flags))
-
-
-class _HostFeed:
-  """Batches for host-fed train functions: this process's rows of each step's batch, gathered
-  from its host copy of the train split and sent to its own devices only.
-
-  The epoch permutation is computed on the host CPU: the same numbers the device-fed path draws
-  (a function of the key only), without waiting for the accelerator's queue.
-  """
-
-  def __init__(self, split: data.LabeledImages, data_key: jax.Array, *, batch_size: int,
-               steps_per_epoch: int, mesh):
-    self.split, self.batch_size, self.steps_per_epoch, self.mesh = (
-        split, batch_size, steps_per_epoch, mesh)
-    self.rows = parallel.process_rows(mesh, batch_size)
-    try:
-      host = jax.local_devices(backend='cpu')[0]
-    except RuntimeError:  # JAX_PLATFORMS without cpu: an accelerator, waiting once per epoch
-      host = jax.local_devices()[0]
-    self._data_key = jax.device_put(data_key, host)
-    self._permute = jax.jit(functools.partial(epoch_permutation,
-                                              num_examples=len(split.labels)))
-    self._perms: dict[int, np.ndarray] = {}
-
-  def _permutation(self, epoch: int) -> np.ndarray:
-    if epoch not in self._perms:
-      self._perms = {e: p for e, p in self._perms.items() if e == epoch - 1}
-      self._perms[epoch] = np.asarray(self._permute(self._data_key, epoch))
-    return self._perms[epoch]
-
-  def __call__(self, step: int, num_steps: int) -> tuple[jax.Array, jax.Array]:
-    """Images and labels of steps `step .. step + num_steps - 1`, `(num_steps, batch, ...)`."""
-    index = np.stack([
-        self._permutation(epoch)[position * self.batch_size + self.rows]
-        for epoch, position in (divmod(t, self.steps_per_epoch)
-                                for t in range(step, step + num_steps))])
-    return tuple(parallel.put_process_local(a[index], self.mesh, self.batch_size)
-                 for a in (self.split.images, self.split.labels))
-
-
 def _write_atomic(path: epath.Path, text: str) -> None:
   """Writes `path` whole or not at all: a process killed mid-write leaves the old file."""
   tmp = path.parent / f'.{path.name}.tmp'
@@ -421,12 +333,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   SIGTERM or SIGINT it saves a checkpoint at the current step and returns that state early
   (rerunning resumes); a non-finite step under `nan_policy='stop'` raises `NonFiniteLoss`.
   """
-  with _StopSignals() as signals:
+  with signals_lib.StopSignals() as signals:
     return _train_and_evaluate(config, workdir, signals)
 
 
 def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                        signals: _StopSignals) -> TrainState:
+                        signals: signals_lib.StopSignals) -> TrainState:
   clock = _Clock()
   check_config(config)
   mesh = parallel.make_mesh()
@@ -502,7 +414,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   host_fed = config.data_feed == 'host' or (config.data_feed == 'auto'
                                             and jax.process_count() > 1)
   if host_fed:
-    feed = _HostFeed(train, data_key, batch_size=config.batch_size,
+    feed = feed_lib.HostFeed(train, data_key, batch_size=config.batch_size,
                      steps_per_epoch=steps_per_epoch, mesh=mesh)
   else:
     feed = None
