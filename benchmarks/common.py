@@ -65,6 +65,11 @@ def add_common_flags(parser: argparse.ArgumentParser) -> None:
                       'or seed_a:MODEL for seed A\'s recipe with any registered model')
   parser.add_argument('--dtype', choices=('float32', 'bfloat16', 'float16'),
                       help='compute dtype (config.model.dtype); default: the config\'s')
+  add_record_flags(parser)
+
+
+def add_record_flags(parser: argparse.ArgumentParser) -> None:
+  """`--record NAME`, `--notes`, `--record-dir`: what `emit` needs to store a record."""
   parser.add_argument('--record', metavar='NAME',
                       help='also store the result as docs/runs/bench-NAME.json')
   parser.add_argument('--notes', default='', help='notes for the record')

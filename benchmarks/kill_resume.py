@@ -12,7 +12,8 @@ Prints one JSON line: `kills` (delivered), `identical` (resumed runs equal to th
 `steps`, `reference_repeatable` (a second uninterrupted run equals the first), `resumed_from`
 (the latest checkpoint step each kill left: how the kills spread over the run),
 `partial_checkpoint_writes` (kills that left a half-written checkpoint behind), `seconds`. All
-runs share a temporary XLA compilation cache, so only the first one compiles.
+runs share a temporary XLA compilation cache, so only the first one compiles. `--record NAME`
+stores the line as `docs/runs/bench-NAME.json` for docs/RESULTS.md.
 """
 
 import argparse
@@ -31,6 +32,8 @@ from typing import Any, Callable, Optional
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from benchmarks import common  # pylint: disable=g-import-not-at-top
 
 # 8 steps per epoch, 4 epochs; checkpoints every 4 steps (keep 3), evaluation every epoch.
 TINY = ('--config.dataset.train_split=train[:256]', '--config.dataset.eval_split=test[:120]',
@@ -127,7 +130,10 @@ def main(argv: Optional[list[str]] = None) -> dict:
   parser.add_argument('--seed', type=int, default=0)
   parser.add_argument('--cache_dir', default=None,
                       help='compilation and data cache shared by the runs (default: temporary)')
+  common.add_record_flags(parser)
   args = parser.parse_args(argv)
+  if args.record:
+    common.measure_background()
   import numpy as np  # pylint: disable=g-import-not-at-top
   start = time.time()
   with tempfile.TemporaryDirectory(prefix='kill_resume-') as root:
@@ -153,8 +159,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
       'partial_checkpoint_writes': sum(o['partial'] for o in outcomes),
       'seconds': round(time.time() - start, 1),
   }
-  print(json.dumps(result))
-  return result
+  return common.emit(result, 'kill_resume', args, argv)
 
 
 if __name__ == '__main__':

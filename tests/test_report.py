@@ -205,14 +205,22 @@ def test_results_doc_fills_seed_rows_from_matching_records_and_lists_benchmarks(
       'config': 'configs/resnet50b.py', 'batch_size': 128, 'dtype': 'bfloat16',
       'images_per_sec': 77.4, 'compile_s': 9.5, 'mfu': None, 'device': 'cpu'}, 'bench-t',
                       str(runs))
+  report.write_record({
+      'kind': 'kill_resume', 'name': 'bench-k', 'command': 'python benchmarks/kill_resume.py',
+      'hardware': 'CPU: test', 'date': '2026-11-22', 'notes': '', 'kills': 20,
+      'identical': 19, 'steps': 32, 'reference_repeatable': True, 'resumed_from': {'0': 20},
+      'partial_checkpoint_writes': 3, 'seconds': 600.4}, 'bench-k', str(runs))
   rows = [('ResNet50b +SD +HTD +CutMix', 'configs/resnet50b.py:sd,htd,cutmix', 95.56, 2247),
           ('ResNet50b +HTD', 'configs/resnet50b.py:htd', 93.65, 2171),
           ('ResNet34', 'configs/no_such_recipe.py', 92.64, 4160)]
-  doc = report.results_doc(str(runs), seed_a_rows=rows, seed_b_rows=())
+  doc = report.results_doc(str(runs), seed_a_rows=rows, seed_b_rows=(),
+                           counts=lambda: '| zoo table |')
   assert doc.startswith('# Results\n')
+  assert '| `bench-k` | 20 | 19 | 32 | yes | 3 | 600 | 2026-11-22 |' in doc
+  assert doc.endswith('are in docs/ZOO.md.\n\n| zoo table |\n')
   assert report.REGENERATE in doc
-  assert ('| ResNet50b +SD +HTD +CutMix [r50b, folder data] | 95.56% | 4.44% | 1,309,210 | 74.11M | 2,247 '
-          '| 1,320,570 | 95.56% | 2,247 |') in doc
+  assert ('| ResNet50b +SD +HTD +CutMix [r50b, folder data] | 95.56% | 4.44% | 1,309,210 '
+          '| 74.11M | 2,247 | 1,320,570 | 95.56% | 2,247 |') in doc
   assert ('| ResNet50b +HTD | – | – | 1,309,210 | 74.11M | – | 1,320,570 | 93.65% | 2,171 |'
           in doc)
   assert ('`configs/no_such_recipe.py` (ResNet34) is not in configs/ yet, and no model '

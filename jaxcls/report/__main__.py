@@ -1,0 +1,5 @@
+"""`python -m jaxcls.report`: see `jaxcls.report`."""
+
+from jaxcls.report.cli import cli
+
+cli()
