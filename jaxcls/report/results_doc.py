@@ -81,12 +81,12 @@ timings noisy.
 **Adding a figure.**
 - A training run: `python -m jaxcls.report --record-run runs/NAME --command "python main.py ..."
   [--notes "..."]` stores `docs/runs/NAME.json` (run it on the machine that trained).
-- A benchmark: add `--record NAME` to `benchmarks/throughput.py`, `loop_overhead.py` or
-  `compile_time.py`; it writes `docs/runs/bench-NAME.json`.
+- A benchmark: add `--record NAME` to `benchmarks/throughput.py`, `loop_overhead.py`,
+  `compile_time.py` or `kill_resume.py`; it writes `docs/runs/bench-NAME.json`.
 - Then run `{REGENERATE}` and commit both.
 
 **Record format** (`docs/runs/*.json`, small, no data): `kind` (`run` | `throughput` |
-`loop_overhead` | `compile_time`), `name`, `command`, `hardware`, `date` (ISO), `notes`; a run
+`loop_overhead` | `compile_time` | `kill_resume`), `name`, `command`, `hardware`, `date` (ISO), `notes`; a run
 adds `results` (its `results.json`) and `config` (its `config.json`); a benchmark adds the JSON
 line it printed.
 

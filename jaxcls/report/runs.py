@@ -18,6 +18,8 @@ _NOT_THE_EXPERIMENT = (
     'dataset.path', 'dataset.data_dir', 'dataset.cache_dir', 'dataset.source', 'model.dtype',
     'log_every_steps', 'progress_every_secs', 'eval_every_epochs', 'checkpoint_every_steps',
     'keep_checkpoints', 'steps_per_dispatch', 'eval_batch_size', 'init_from',
+    'data_feed',  # the same batches, fed from the device or the host
+    'nan_policy',  # differs only when a step goes non-finite, which a finished run reports
 )
 
 
