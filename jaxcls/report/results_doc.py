@@ -170,6 +170,17 @@ def _provenance(records: Sequence[dict]) -> str:
   return '\n'.join(lines) + '\n'
 
 
+def _record_section(title: str, intro: str, records: Sequence[dict], header: Sequence[str],
+                    rows: Callable[[dict], list[list[str]]]) -> str:
+  """A `## title` section: `intro`, a table with `rows(record)` for each record, and each
+  record's command, hardware, date and notes."""
+  text = f'\n## {title}\n\n' + (f'{intro}\n\n' if intro else '')
+  if not records:
+    return text + 'No records yet.\n'
+  body = [cells for record in records for cells in rows(record)]
+  return text + markdown_table(header, body) + '\n' + _provenance(records)
+
+
 def _fmt(value: Any, digits: int = 2) -> str:
   if value is None:
     return DASH
@@ -211,101 +222,77 @@ def results_doc(runs_dir: str = RUNS_DIR, seed_a_rows: Sequence[tuple] = SEED_A_
   if notes:
     parts.append('\n' + '\n'.join(f'- {n}' for n in notes) + '\n')
 
-  runs = by_kind.get('run', [])
-  parts.append('\n## Training runs\n\n')
-  if runs:
-    body = []
-    for r in runs:
-      res = r['results']
-      facts = config_facts(ml_collections.ConfigDict(r['config']))
-      wall = res.get('wall_time_s')
-      body.append([f"`{r['name']}`", res.get('model', r['config']['model']['name']),
-                   f"{res.get('dataset')} {res.get('train_split')} -> {res.get('eval_split')}",
-                   format_percent(res.get('test_accuracy')),
-                   format_percent(None if res.get('test_accuracy') is None
-                                  else 1 - res['test_accuracy']),
-                   format_count(facts.params), format_macs(facts.macs),
-                   format_rate(res.get('train_images_per_sec')), str(res.get('epoch')),
-                   DASH if wall is None else f'{wall / 60:.1f} min',
-                   f"{res.get('device')} x{res.get('num_devices', 1)}, {res.get('dtype')}",
-                   r['date']])
-    parts.append(markdown_table(
-        ['Run', 'Model', 'Data (train -> eval)', 'Top-1', 'Error', 'Params', 'FLOPs/2',
-         'Train img/s', 'Epochs', 'Wall time', 'Device, dtype', 'Date'], body))
-    parts.append('\n' + _provenance(runs))
-  else:
-    parts.append('No recorded runs yet.\n')
+  def run_row(r: dict) -> list[list[str]]:
+    res = r['results']
+    facts = config_facts(ml_collections.ConfigDict(r['config']))
+    wall, top1 = res.get('wall_time_s'), res.get('test_accuracy')
+    return [[f"`{r['name']}`", res.get('model', r['config']['model']['name']),
+             f"{res.get('dataset')} {res.get('train_split')} -> {res.get('eval_split')}",
+             format_percent(top1), format_percent(None if top1 is None else 1 - top1),
+             format_count(facts.params), format_macs(facts.macs),
+             format_rate(res.get('train_images_per_sec')), str(res.get('epoch')),
+             DASH if wall is None else f'{wall / 60:.1f} min',
+             f"{res.get('device')} x{res.get('num_devices', 1)}, {res.get('dtype')}", r['date']]]
+
+  parts.append(_record_section(
+      'Training runs', '', by_kind.get('run', []),
+      ['Run', 'Model', 'Data (train -> eval)', 'Top-1', 'Error', 'Params', 'FLOPs/2',
+       'Train img/s', 'Epochs', 'Wall time', 'Device, dtype', 'Date'], run_row))
 
   throughput = by_kind.get('throughput', [])
-  parts.append('\n## Train-step throughput (`benchmarks/throughput.py`)\n\n'
-               'Images/s of the jitted train step (gather, augment, mix, forward, backward, '
-               'optimizer) on synthetic data of the dataset\'s shape: the median over timed '
-               'windows after a warm-up; `compile_s` is the first compile, reported apart. MFU '
-               'is 3 x FLOPs/2 x 2 per image (forward + backward) over the device\'s peak '
-               'dense FLOP/s of that dtype, when the peak is known.\n\n')
-  if throughput:
-    body = [[f"`{r['name']}`", r['config'], str(r['batch_size']), r['dtype'],
-             format_rate(r['images_per_sec']), _fmt(r.get('compile_s'), 1),
-             DASH if r.get('mfu') is None else f"{100 * r['mfu']:.1f}%",
-             r['device'], r['date']] for r in throughput]
-    parts.append(markdown_table(['Record', 'Config', 'Batch', 'dtype', 'img/s', 'compile_s',
-                                 'MFU', 'Device', 'Date'], body))
-    parts.append('\n' + _provenance(throughput))
-  else:
-    parts.append('No records yet.\n')
+  parts.append(_record_section(
+      'Train-step throughput (`benchmarks/throughput.py`)',
+      'Images/s of the jitted train step (gather, augment, mix, forward, backward, optimizer) on '
+      'synthetic data of the dataset\'s shape: the median over timed windows after a warm-up; '
+      '`compile_s` is the first compile, reported apart. MFU is 3 x FLOPs/2 x 2 per image '
+      '(forward + backward) over the device\'s peak dense FLOP/s of that dtype, when the peak '
+      'is known.', throughput,
+      ['Record', 'Config', 'Batch', 'dtype', 'img/s', 'compile_s', 'MFU', 'Device', 'Date'],
+      lambda r: [[f"`{r['name']}`", r['config'], str(r['batch_size']), r['dtype'],
+                  format_rate(r['images_per_sec']), _fmt(r.get('compile_s'), 1),
+                  DASH if r.get('mfu') is None else f"{100 * r['mfu']:.1f}%", r['device'],
+                  r['date']]]))
 
-  gpu = [r for r in throughput if r.get('platform') == 'gpu']
   parts.append('\n## GPU\n\n' + _GPU_REFERENCE)
-  if not gpu:
+  if not any(r.get('platform') == 'gpu' for r in throughput):
     parts.append(_GPU_PENDING)
 
-  compile_records = by_kind.get('compile_time', [])
-  parts.append('\n## First-step compile time (`benchmarks/compile_time.py`)\n\n'
-               'Seconds to trace and lower, and to compile, the train step of each config at its '
-               'own batch size (what a user waits for before the first step runs); nothing '
-               'is executed.\n\n')
-  if compile_records:
-    body = [[f"`{r['name']}`", c['config'], str(c['batch_size']), c['dtype'],
-             _fmt(c['lower_s'], 1), _fmt(c['compile_s'], 1), _fmt(c['total_s'], 1), r['device'],
-             r['date']] for r in compile_records for c in r['results']]
-    parts.append(markdown_table(['Record', 'Config', 'Batch', 'dtype', 'Trace + lower s',
-                                 'Compile s', 'Total s', 'Device', 'Date'], body))
-    parts.append('\n' + _provenance(compile_records))
-  else:
-    parts.append('No records yet.\n')
+  parts.append(_record_section(
+      'First-step compile time (`benchmarks/compile_time.py`)',
+      'Seconds to trace and lower, and to compile, the train step of each config at its own '
+      'batch size (what a user waits for before the first step runs); nothing is executed.',
+      by_kind.get('compile_time', []),
+      ['Record', 'Config', 'Batch', 'dtype', 'Trace + lower s', 'Compile s', 'Total s',
+       'Device', 'Date'],
+      lambda r: [[f"`{r['name']}`", c['config'], str(c['batch_size']), c['dtype'],
+                  _fmt(c['lower_s'], 1), _fmt(c['compile_s'], 1), _fmt(c['total_s'], 1),
+                  r['device'], r['date']] for c in r['results']]))
 
-  overhead = by_kind.get('loop_overhead', [])
-  parts.append('\n## Loop overhead (`benchmarks/loop_overhead.py`)\n\n'
-               'Images/s of the whole training loop (`train_and_evaluate`: batch gathering, '
-               'augmentation, metrics, logging, checkpoints at the configured cadence) divided by '
-               'that of the bare jitted step run back to back on the same batches. Compilation '
-               'and evaluation are timed separately and left out of both.\n\n')
-  if overhead:
-    body = [[f"`{r['name']}`", r['config'], f"{r['ratio']:.3f}",
-             format_rate(r['loop_images_per_sec']), format_rate(r['bare_images_per_sec']),
-             str(r['steps']), _fmt(r['checkpoint_s']), _fmt(r['eval_s']), _fmt(r['compile_s']),
-             r['device'], r['date']] for r in overhead]
-    parts.append(markdown_table(['Record', 'Config', 'Ratio', 'Loop img/s', 'Bare img/s',
-                                 'Steps', 'Checkpoint s', 'Eval s (excluded)',
-                                 'Compile s (excluded)', 'Device', 'Date'], body))
-    parts.append('\n' + _provenance(overhead))
-  else:
-    parts.append('No records yet.\n')
+  parts.append(_record_section(
+      'Loop overhead (`benchmarks/loop_overhead.py`)',
+      'Images/s of the whole training loop (`train_and_evaluate`: batch gathering, '
+      'augmentation, metrics, logging, checkpoints at the configured cadence) divided by that '
+      'of the bare jitted step run back to back on the same batches. Compilation and '
+      'evaluation are timed separately and left out of both.',
+      by_kind.get('loop_overhead', []),
+      ['Record', 'Config', 'Ratio', 'Loop img/s', 'Bare img/s', 'Steps', 'Checkpoint s',
+       'Eval s (excluded)', 'Compile s (excluded)', 'Device', 'Date'],
+      lambda r: [[f"`{r['name']}`", r['config'], f"{r['ratio']:.3f}",
+                  format_rate(r['loop_images_per_sec']), format_rate(r['bare_images_per_sec']),
+                  str(r['steps']), _fmt(r['checkpoint_s']), _fmt(r['eval_s']),
+                  _fmt(r['compile_s']), r['device'], r['date']]]))
 
-  kills = by_kind.get('kill_resume', [])
-  parts.append('\n## Exact resume after kill -9 (`benchmarks/kill_resume.py`)\n\n'
-               'SIGKILL at a random moment of a tiny run (mid-step, mid-eval, mid-checkpoint '
-               'write), rerun, and compare the final parameters and batch statistics with an '
-               'uninterrupted run bit for bit (CPU). See docs/SCALING.md.\n\n')
-  if kills:
-    body = [[f"`{r['name']}`", str(r['kills']), str(r['identical']), str(r['steps']),
-             'yes' if r['reference_repeatable'] else 'no', str(r['partial_checkpoint_writes']),
-             _fmt(r['seconds'], 0), r['date']] for r in kills]
-    parts.append(markdown_table(['Record', 'Kills', 'Identical', 'Steps', 'Run-to-run equal',
-                                 'Half-written checkpoints left', 'Seconds', 'Date'], body))
-    parts.append('\n' + _provenance(kills))
-  else:
-    parts.append('No records yet.\n')
+  parts.append(_record_section(
+      'Exact resume after kill -9 (`benchmarks/kill_resume.py`)',
+      'SIGKILL at a random moment of a tiny run (mid-step, mid-eval, mid-checkpoint write), '
+      'rerun, and compare the final parameters and batch statistics with an uninterrupted run '
+      'bit for bit (CPU). See docs/SCALING.md.',
+      by_kind.get('kill_resume', []),
+      ['Record', 'Kills', 'Identical', 'Steps', 'Run-to-run equal',
+       'Half-written checkpoints left', 'Seconds', 'Date'],
+      lambda r: [[f"`{r['name']}`", str(r['kills']), str(r['identical']), str(r['steps']),
+                  'yes' if r['reference_repeatable'] else 'no',
+                  str(r['partial_checkpoint_writes']), _fmt(r['seconds'], 0), r['date']]]))
 
   from jaxcls.models import zoo  # pylint: disable=g-import-not-at-top
   parts.append('\n## Model zoo: counts against the seeds (`python -m jaxcls.models.zoo`)\n\n'
