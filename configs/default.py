@@ -96,7 +96,7 @@ def get_config():
   config.eval_every_epochs = 1
   config.checkpoint_every_steps = 1000
   config.keep_checkpoints = 3
-  config.steps_per_dispatch = 1  # train steps run by one device call (lax loop)
+  config.steps_per_dispatch = 1  # train steps per device call, unrolled (train.make_train_fn)
   config.init_from = config_dict.placeholder(str)  # another workdir to take weights from
 
   # --- Faults and scale-out (docs/SCALING.md).
