@@ -112,7 +112,7 @@ its records (a few minutes per config; see `benchmarks/gpu_suite.sh`), then rege
 
 ```bash
 benchmarks/gpu_suite.sh throughput resnet50b wrn28_10
-benchmarks/gpu_suite.sh throughput densenet100k12 shake_shake26_2x96d
+benchmarks/gpu_suite.sh throughput densenet100k12 shake26_96d
 benchmarks/gpu_suite.sh overhead
 benchmarks/gpu_suite.sh compile
 python -m jaxcls.report --results-doc
