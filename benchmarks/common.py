@@ -28,6 +28,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 
 from jaxcls import models, optim, parallel, report, train  # pylint: disable=g-import-not-at-top
 from jaxcls.data import augment as augment_lib  # pylint: disable=g-import-not-at-top
+from jaxcls.data import feed  # pylint: disable=g-import-not-at-top
 from jaxcls.data import mixing  # pylint: disable=g-import-not-at-top
 from jaxcls.errors import UserError  # pylint: disable=g-import-not-at-top
 
@@ -187,10 +188,8 @@ class Step:
     """The permutations of epochs `epoch0` and `epoch0 + 1`, replicated as the loop's are."""
     n = self.abstract_args[1].shape[0]
     if self._perms_fn is None:
-      data_key = jax.random.key(1)
-      self._perms_fn = jax.jit(
-          lambda e: jnp.stack([train.epoch_permutation(data_key, e + i, n) for i in range(2)]),
-          out_shardings=parallel.replicated(self.mesh))
+      self._perms_fn = feed.make_epoch_pair_fn(jax.random.key(1), n,
+                                               parallel.replicated(self.mesh))
     return self._perms_fn(epoch0)
 
 

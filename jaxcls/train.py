@@ -42,7 +42,6 @@ from jaxcls import signals as signals_lib
 from jaxcls.data import augment as augment_lib
 from jaxcls.data import feed as feed_lib
 from jaxcls.data import mixing
-from jaxcls.data.feed import epoch_permutation
 from jaxcls.errors import UserError
 
 # Named random streams, one key each per step. Models draw theirs with `self.make_rng(name)`.
@@ -429,8 +428,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                                 host_fed=host_fed) for n in {1, chunk}}
   eval_fn = make_eval_fn(model, augment_lib.make_eval_transform(mean, std),
                          batch_size=config.eval_batch_size, mesh=mesh)
-  perms_fn = jax.jit(lambda e: jnp.stack([epoch_permutation(data_key, e + i, len(train.labels))
-                                          for i in range(2)]), out_shardings=replicated)
+  perms_fn = feed_lib.make_epoch_pair_fn(data_key, len(train.labels), replicated)
 
   writer = _create_writer(workdir, is_main)
   from clu import periodic_actions  # pylint: disable=g-import-not-at-top  # imports TensorFlow

@@ -8,8 +8,10 @@ on its own devices (`jax.make_array_from_process_local_data`).
 """
 
 import functools
+from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxcls import parallel
@@ -18,6 +20,13 @@ from jaxcls.data.base import LabeledImages
 
 def epoch_permutation(data_key: jax.Array, epoch: jax.Array, num_examples: int) -> jax.Array:
   return jax.random.permutation(jax.random.fold_in(data_key, epoch), num_examples)
+
+
+def make_epoch_pair_fn(data_key: jax.Array, num_examples: int, sharding) -> Callable:
+  """Jitted `epoch0 -> (2, num_examples)`: the permutations of epochs `epoch0` and `epoch0 + 1`,
+  placed with `sharding`, as a device-fed train call takes them (`train.make_train_fn`)."""
+  return jax.jit(lambda e: jnp.stack([epoch_permutation(data_key, e + i, num_examples)
+                                      for i in range(2)]), out_shardings=sharding)
 
 
 class HostFeed:

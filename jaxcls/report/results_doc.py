@@ -9,8 +9,7 @@ import ml_collections
 from jaxcls.report.facts import KNOWN_DATASETS, config_facts, load_config, model_facts
 from jaxcls.report.records import RESULTS_DOC, RUNS_DIR, load_records
 from jaxcls.report.runs import find_run
-from jaxcls.report.tables import (COLUMNS, DASH, TOTAL_COLUMN, Row, format_count, format_macs,
-                                  format_percent, format_rate, markdown_table)
+from jaxcls.report.tables import COLUMNS, DASH, TOTAL_COLUMN, Row, format_rate, markdown_table
 
 REGENERATE = 'python -m jaxcls.report --results-doc'
 
@@ -144,8 +143,7 @@ def _seed_rows(rows: Sequence[tuple], records: Sequence[dict],
         facts = model_facts(name, {}, shape, num_classes)
     row = Row(label, facts)
     if run is not None:
-      row.top1 = run['results'].get('test_accuracy')
-      row.images_per_sec = run['results'].get('train_images_per_sec')
+      row.take_results(run['results'])
       source = run['config'].get('dataset', {}).get('source', 'tfds')
       # The offline copies differ from TFDS's (CIFAR-10 as JPEG costs 1-3 points): say so.
       row.label += f" [{run['name']}" + ('' if source == 'tfds' else f', {source} data') + ']'
@@ -224,14 +222,12 @@ def results_doc(runs_dir: str = RUNS_DIR, seed_a_rows: Sequence[tuple] = SEED_A_
 
   def run_row(r: dict) -> list[list[str]]:
     res = r['results']
-    facts = config_facts(ml_collections.ConfigDict(r['config']))
-    wall, top1 = res.get('wall_time_s'), res.get('test_accuracy')
-    return [[f"`{r['name']}`", res.get('model', r['config']['model']['name']),
+    name, *figures = Row(f"`{r['name']}`", config_facts(ml_collections.ConfigDict(r['config']))
+                         ).take_results(res).cells()  # Top-1, Error, Params, FLOPs/2, img/s
+    wall = res.get('wall_time_s')
+    return [[name, res.get('model', r['config']['model']['name']),
              f"{res.get('dataset')} {res.get('train_split')} -> {res.get('eval_split')}",
-             format_percent(top1), format_percent(None if top1 is None else 1 - top1),
-             format_count(facts.params), format_macs(facts.macs),
-             format_rate(res.get('train_images_per_sec')), str(res.get('epoch')),
-             DASH if wall is None else f'{wall / 60:.1f} min',
+             *figures, str(res.get('epoch')), DASH if wall is None else f'{wall / 60:.1f} min',
              f"{res.get('device')} x{res.get('num_devices', 1)}, {res.get('dtype')}", r['date']]]
 
   parts.append(_record_section(

@@ -43,11 +43,7 @@ def row_from_workdir(workdir: str) -> Row:
   config, results = read_workdir(workdir)
   config = ml_collections.ConfigDict(config)
   label = f'{os.path.basename(os.path.normpath(workdir))} ({config.model.name})'
-  row = Row(label, config_facts(config))
-  if results is not None:
-    row.top1 = results.get('test_accuracy')
-    row.images_per_sec = results.get('train_images_per_sec')
-  return row
+  return Row(label, config_facts(config)).take_results(results)
 
 
 def row_from_target(target: str, runs: Sequence[dict] = ()) -> Row:
@@ -56,12 +52,8 @@ def row_from_target(target: str, runs: Sequence[dict] = ()) -> Row:
   if os.path.isdir(target):
     return row_from_workdir(target)
   config = load_config(target)
-  row = Row(config_label(target), config_facts(config))
   run = find_run(config, runs)
-  if run is not None:
-    row.top1 = run['results'].get('test_accuracy')
-    row.images_per_sec = run['results'].get('train_images_per_sec')
-  return row
+  return Row(config_label(target), config_facts(config)).take_results(run and run['results'])
 
 
 def _flatten(tree: dict, prefix: str = '') -> dict[str, Any]:

@@ -45,6 +45,13 @@ class Row:
   top1: Optional[float] = None  # fraction
   images_per_sec: Optional[float] = None
 
+  def take_results(self, results: Optional[dict]) -> 'Row':
+    """Top-1 and train images/s from a run's `results.json` (None: no run, dashes)."""
+    if results is not None:
+      self.top1 = results.get('test_accuracy')
+      self.images_per_sec = results.get('train_images_per_sec')
+    return self
+
   def cells(self, total: bool = False) -> list[str]:
     facts = self.facts
     cells = [self.label, format_percent(self.top1),
