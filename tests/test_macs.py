@@ -170,8 +170,10 @@ ROWS = [
 ]
 
 
-def test_every_registered_model_has_a_row():
-  assert sorted({row[1] for row in ROWS}) == list_models()
+def test_every_seed_row_is_a_registered_model():
+  # The planned families check their exact counts in their own test files; every registered
+  # model is in the zoo table (test_zoo_table_covers_every_model...).
+  assert {row[1] for row in ROWS} <= set(list_models())
 
 
 @pytest.mark.parametrize('row', ROWS, ids=[row[0] for row in ROWS])

@@ -44,6 +44,10 @@ WEIGHT_DECAY_ON = ('all', 'conv_kernels', 'kernels')
 # reuses the forward coefficient backward (so shake-keep trains like a random convex mix).
 SHAKE_MODES = ('shake-shake', 'shake-keep', 'shake-even', 'even-shake', 'even-even')
 SHAKE_LEVELS = ('image', 'batch')
+# The planned families (SPEC §11) come in two forms: 'cifar' (3x3 stride-1 stem, no early
+# max-pool, or seed A's upsampled input) and the paper's own 'imagenet' form, whose published
+# counts check the code.
+STEMS = ('cifar', 'imagenet')
 
 # Choice-valued model fields and their allowed values; `create_model` checks them eagerly.
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -52,6 +56,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     'convention': CONVENTIONS,
     'shake_mode': SHAKE_MODES,
     'shake_level': SHAKE_LEVELS,
+    'stem': STEMS,
 }
 
 

@@ -8,7 +8,9 @@ eval-mode init, batch 1) and compares with the figure its seed printed:
   ResNet50b's trainable-only 1,309,210; its DenseNet250k24/190k40 figures are the DenseNet
   paper's trainable counts (SPEC §0). Seed B (PyTorch) prints trainable parameters only.
 - seed A's "FLOPs/2" is the conv + Dense multiply-accumulates at 32x32x3 (SPEC §0).
-A figure printed with fewer digits ("15.3M") matches when the count rounds to it.
+A figure printed with fewer digits ("15.3M") matches when the count rounds to it. The planned
+families' rows compare their ImageNet forms (`stem='imagenet'`, 1000 classes) with timm's and
+torchvision's published params and batch statistics.
 """
 
 import dataclasses
@@ -29,12 +31,16 @@ class Row:
   model: str
   input_shape: tuple[int, ...] = CIFAR
   overrides: tuple[tuple[str, Any], ...] = ()
+  num_classes: int = 10
   # Who printed the published figure: seed A's table ('A'), seed A's 2021 README ('A 2021'),
   # seed B ('B'), a paper ('paper'), or nobody ('').
   source: str = ''
   published_params: Optional[str] = None  # as printed: '1,327,226' or '15.3M'
   counted_as: str = 'total'  # which of our counts the seed printed: total | params
   published_macs: Optional[str] = None  # FLOPs/2 in millions, as printed
+  # BN running statistics (mean + var) as printed by the reference, where it gives them; the
+  # params match then also needs this one to match.
+  published_batch_stats: Optional[str] = None
 
 
 ROWS = (
@@ -109,7 +115,9 @@ class Counted:
     if self.row.published_params is None:
       return None
     count = self.params if self.row.counted_as == 'params' else self.total
-    return _matches(count, self.row.published_params)
+    stats = self.row.published_batch_stats
+    return _matches(count, self.row.published_params) and (
+        stats is None or _matches(self.batch_stats, stats))
 
   @property
   def macs_match(self) -> Optional[bool]:
@@ -119,7 +127,7 @@ class Counted:
 
 
 def count(row: Row) -> Counted:
-  model = create_model(row.model, num_classes=10, **dict(row.overrides))
+  model = create_model(row.model, num_classes=row.num_classes, **dict(row.overrides))
   params, batch_stats = count_params(model, row.input_shape)
   return Counted(row, params, batch_stats, count_macs(model, row.input_shape))
 
@@ -139,6 +147,8 @@ def table(rows: tuple[Row, ...] = ROWS) -> str:
     r = c.row
     name = r.model + ''.join(f', {k}={v}' for k, v in r.overrides)
     shape = 'x'.join(map(str, r.input_shape[1:]))
+    if r.num_classes != 10:
+      shape += f', {r.num_classes} classes'
     lines.append(
         f'| {r.label} | `{name}` | {shape} | {c.params:,} | {c.batch_stats:,} | {c.total:,} | '
         f'{c.macs / 1e6:,.2f} | {r.source} | {r.published_params or ""} | '
