@@ -82,10 +82,13 @@ def run(config, workdir: str, *, debug: bool = False, coordinator_address: str |
   from jaxcls import parallel, train  # pylint: disable=g-import-not-at-top
   from jaxcls.errors import UserError  # pylint: disable=g-import-not-at-top
 
+  if not debug:
+    from jaxcls import checkpoint  # pylint: disable=g-import-not-at-top
+    checkpoint.quiet_orbax()
   try:
     parallel.initialize_distributed(coordinator_address, num_processes, process_id)
     logging.info('Config:\n%s', config)
-    train.train_and_evaluate(config, workdir)
+    train.train_and_evaluate(config, workdir, second_signal_kills=True)
   except UserError as e:
     if debug:
       raise
@@ -104,9 +107,18 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
   logging.get_absl_handler().python_handler.addFilter(_quiet_libraries)
-  return run(FLAGS.config, FLAGS.workdir, debug=FLAGS.debug,
-             coordinator_address=FLAGS.coordinator_address, num_processes=FLAGS.num_processes,
-             process_id=FLAGS.process_id)
+  status = run(FLAGS.config, FLAGS.workdir, debug=FLAGS.debug,
+               coordinator_address=FLAGS.coordinator_address,
+               num_processes=FLAGS.num_processes, process_id=FLAGS.process_id)
+  if status:
+    # A failed checkpoint write can leave Orbax's signalling threads (not daemons) waiting for
+    # a step that will never come, and a normal exit waits for them forever. Everything worth
+    # keeping is on disk by now: the checkpoints written before the error are complete.
+    logging.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)  # pylint: disable=protected-access
+  return status
 
 
 if __name__ == '__main__':

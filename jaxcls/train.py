@@ -24,6 +24,7 @@ naming the step and the state after it is never checkpointed (every checkpoint i
 after the steps before it were checked); under `'skip'` the step's update is dropped.
 """
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -44,6 +45,7 @@ from jax import lax
 
 from jaxcls import checkpoint, data, models, optim, parallel
 from jaxcls import signals as signals_lib
+from jaxcls import workdir as workdir_lib
 from jaxcls.data import augment as augment_lib
 from jaxcls.data import feed as feed_lib
 from jaxcls.data import mixing
@@ -296,25 +298,6 @@ class _Clock:
     return self.train_images / self.train_time if self.train_time else None
 
 
-def _write_atomic(path: epath.Path, text: str) -> None:
-  """Writes `path` whole or not at all: a process killed mid-write leaves the old file."""
-  tmp = path.parent / f'.{path.name}.tmp'
-  tmp.write_text(text)
-  tmp.replace(path)
-
-
-def _prepare_workdir(path: epath.Path) -> None:
-  """Creates the workdir and proves it writable before any data is read."""
-  try:
-    path.mkdir(parents=True, exist_ok=True)
-    probe = path / f'.write-test-{os.getpid()}'
-    probe.write_text('')
-    probe.unlink()
-  except OSError as e:
-    raise UserError(f'--workdir: cannot write to {path} ({e.strerror or e}); choose a writable '
-                    'directory') from e
-
-
 def _create_writer(workdir: str, is_main: bool):
   """clu's metric writer: TensorBoard and the log on process 0, the log elsewhere.
 
@@ -368,15 +351,20 @@ class Run:
     return {'step': step, 'model_name': self.config.model.name,
             'variables': checkpoint.shape_signature(self.variables),
             'wall_time_s': self.clock.wall_time, 'train_time_s': self.clock.train_time,
-            'train_images': self.clock.train_images, 'skipped_steps': self.skipped}
+            'train_images': self.clock.train_images, 'skipped_steps': self.skipped,
+            # What a step means: resuming under another batch or split size is refused.
+            'batch_size': self.config.batch_size, 'train_size': len(self.train.labels),
+            'steps_per_epoch': self.steps_per_epoch}
 
 
-def setup(config: ml_collections.ConfigDict, workdir: str) -> Run:
-  """Checks `config`, loads the data, builds the model, optimizer and input functions, and
-  restores the workdir's newest checkpoint (or initialises, from `init_from` if set).
+def setup(config: ml_collections.ConfigDict, workdir: str,
+          exit_stack: contextlib.ExitStack) -> Run:
+  """Checks `config`, locks the workdir, loads the data, builds the model, optimizer and input
+  functions, and restores the workdir's newest checkpoint (or initialises, from `init_from`).
 
-  Raises UserError on bad input before any data is read where it can, and always before the
-  workdir's checkpoints or config.json change.
+  What must be undone on the way out (the workdir lock, Orbax's threads) is pushed on
+  `exit_stack`. Raises UserError on bad input before any data is read where it can, and always
+  before the workdir's checkpoints or config.json change.
   """
   clock = _Clock()
   check_config(config)
@@ -386,7 +374,9 @@ def setup(config: ml_collections.ConfigDict, workdir: str) -> Run:
   workdir_path = epath.Path(os.path.abspath(workdir))  # Orbax wants absolute paths
   is_main = jax.process_index() == 0
   if is_main:
-    _prepare_workdir(workdir_path)
+    workdir_lib.prepare(workdir_path)
+    exit_stack.enter_context(workdir_lib.WorkdirLock(workdir_path))
+  workdir_lib.check_same_run(workdir_path, config)
 
   train, eval_split, info = data.load_dataset(config.dataset)
   steps_per_epoch = len(train.labels) // config.batch_size
@@ -403,20 +393,17 @@ def setup(config: ml_collections.ConfigDict, workdir: str) -> Run:
   init = functools.partial(create_train_state, model, tx, info.image_shape)
   abstract_state = jax.eval_shape(init, init_key)
   variables = {'params': abstract_state.params, 'batch_stats': abstract_state.batch_stats}
+  ckpts = checkpoint.Checkpoints(str(workdir_path), keep=config.keep_checkpoints)
+  exit_stack.callback(ckpts.shutdown)  # a no-op after `finish` closed them
   run = Run(config=config, workdir=workdir_path, mesh=mesh, is_main=is_main, train=train,
             eval_split=eval_split, info=info, steps_per_epoch=steps_per_epoch,
             num_steps=config.num_epochs * steps_per_epoch, model=model, tx=tx,
             schedule=schedule, augment=augment, mix=mix, eval_transform=eval_transform,
-            data_key=data_key, train_key=train_key, variables=variables,
-            ckpts=checkpoint.Checkpoints(str(workdir_path), keep=config.keep_checkpoints),
+            data_key=data_key, train_key=train_key, variables=variables, ckpts=ckpts,
             state=None, clock=clock)
-  try:
-    _restore_or_init(run, init, init_key, abstract_state)
-  except BaseException:
-    run.ckpts.close()
-    raise
+  _restore_or_init(run, init, init_key, abstract_state)
   if is_main:  # only now: a config the workdir's checkpoints reject does not replace the old one
-    _write_atomic(workdir_path / 'config.json', config.to_json_best_effort(indent=2))
+    workdir_lib.write_atomic(workdir_path / 'config.json', config.to_json_best_effort(indent=2))
   return run
 
 
@@ -445,6 +432,8 @@ def _restore_or_init(run: Run, init: Callable, init_key: jax.Array, abstract_sta
                    abstract_state), run.variables)
   if restored is not None:
     run.state, meta = restored
+    workdir_lib.check_step_meaning(meta, batch_size=run.config.batch_size,
+                                   train_size=len(run.train.labels))
     run.clock.wall_before = meta['wall_time_s']
     run.clock.train_time, run.clock.train_images = meta['train_time_s'], meta['train_images']
     run.skipped = meta.get('skipped_steps', 0)
@@ -628,9 +617,14 @@ class Loop:
       run.ckpts.save(step, run.state, run.meta(step))
     run.ckpts.close()
     self.writer.flush()
-    logging.warning('Stopped by %s at step %d of %d, checkpoint in %s; run the same command '
-                    'again to resume.', signals.received or 'a signal to another process',
-                    step, run.num_steps, run.ckpts.directory)
+    latest = run.ckpts.latest_step()
+    saved = (f'checkpoint of step {latest} in {run.ckpts.directory}; run the same command again '
+             'to resume' if latest is not None else
+             'before the first step, so no checkpoint was written; run the same command again '
+             'to start')
+    logging.warning('Stopped by %s at step %d of %d, %s.',
+                    signals.received or 'a signal to another process', step, run.num_steps,
+                    saved)
 
   def run_to_end(self, signals: signals_lib.StopSignals) -> bool:
     """Trains to `num_steps`; returns False if a stop request ended it early (saved)."""
@@ -694,21 +688,25 @@ def finish(loop: Loop) -> dict:
       'data_feed': loop.steps.data_feed,
   }
   if run.is_main:
-    _write_atomic(run.workdir / 'results.json', json.dumps(results, indent=2) + '\n')
+    workdir_lib.write_atomic(run.workdir / 'results.json', json.dumps(results, indent=2) + '\n')
   logging.info('Finished: %s', _summary(results))
   return results
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       second_signal_kills: bool = False) -> TrainState:
   """Trains `config` in `workdir`, resuming from its newest checkpoint; returns the final state.
 
   setup -> loop -> finish. Writes `workdir/results.json` at the end; a finished run only
   re-reports its results. On SIGTERM or SIGINT it saves a checkpoint at the current step and
-  returns that state early (rerunning resumes); a non-finite step under `nan_policy='stop'`
-  raises `NonFiniteLoss`.
+  returns that state early (rerunning resumes); a second signal aborts without one (ending the
+  process at once if `second_signal_kills`, else as the previous handler does: SIGINT raises
+  KeyboardInterrupt). A non-finite step under `nan_policy='stop'` raises `NonFiniteLoss`; any
+  error releases the workdir and stops Orbax's threads before it propagates.
   """
-  with signals_lib.StopSignals() as signals:
-    run = setup(config, workdir)
+  with (signals_lib.StopSignals(second_signal_kills) as signals,
+        contextlib.ExitStack() as exit_stack):
+    run = setup(config, workdir, exit_stack)
     finished = _finished_results(run)
     if finished is not None:
       logging.info('Run already finished at step %d: %s', finished['step'], _summary(finished))

@@ -22,7 +22,7 @@ def _main(*args: str) -> subprocess.CompletedProcess:
 def test_run_passes_the_multi_process_flags_then_trains(monkeypatch, tmp_path):
   calls = []
   monkeypatch.setattr(parallel, 'initialize_distributed', lambda *a: calls.append(('init', a)))
-  monkeypatch.setattr(train, 'train_and_evaluate', lambda c, w: calls.append(('train', w)))
+  monkeypatch.setattr(train, 'train_and_evaluate', lambda c, w, **_: calls.append(('train', w)))
   assert main.run(tiny_config(), str(tmp_path), coordinator_address='host0:1234',
                   num_processes=2, process_id=1) == 0
   assert calls == [('init', ('host0:1234', 2, 1)), ('train', str(tmp_path))]
@@ -37,7 +37,7 @@ def test_run_passes_the_multi_process_flags_then_trains(monkeypatch, tmp_path):
 ])
 def test_run_turns_failures_into_one_line_and_a_status(monkeypatch, capsys, tmp_path, error,
                                                        status, line):
-  def fail(config, workdir):
+  def fail(config, workdir, **_):
     raise error
 
   monkeypatch.setattr(train, 'train_and_evaluate', fail)
