@@ -9,7 +9,7 @@ import pytest
 
 from jaxcls.errors import UserError
 from jaxcls.models import count_params, create_model, layers, list_models, weight_decay_mask
-from jaxcls.models import dpn, mobilenet_v2, wrn
+from jaxcls.models import dpn, macs, mobilenet_v2, registry, wrn
 
 MODELS = [
     'densenet100k12', 'densenet100k16', 'densenet160k12', 'densenet190k40', 'densenet250k12',
@@ -57,6 +57,71 @@ def test_bad_choice_value_names_the_field_and_the_choices(field, value, allowed)
 def test_bad_survival_prob_is_a_user_error():
   with pytest.raises(UserError, match=r'^model\.survival_prob: '):
     create_model('resnet50b', survival_prob=0.0)
+
+
+def _zeroed(value):
+  """`value` with its first number set to 0 (inside nested tuples too)."""
+  if isinstance(value, tuple):
+    return (_zeroed(value[0]),) + value[1:]
+  return 0
+
+
+@pytest.mark.parametrize('name', MODELS)
+def test_every_size_field_of_every_family_refuses_zero_and_floats_refuse_nan(name):
+  """The registry's generic checks, for each registered model (new families included)."""
+  preset = create_model(name)
+  for field in registry.model_fields(preset):
+    value = getattr(preset, field)
+    if field == 'num_classes':
+      continue
+    if registry.SIZE_FIELD.search(field) and value is not None:
+      with pytest.raises(UserError, match=rf'^model\.{field}: must be an integer from 1 to '):
+        create_model(name, **{field: _zeroed(value)})
+      fractional = (2.5,) + value[1:] if isinstance(value, tuple) else 2.5
+      with pytest.raises(UserError, match=rf'^model\.{field}: {name!r} needs integers here'):
+        create_model(name, **{field: fractional})
+    elif isinstance(value, float):
+      with pytest.raises(UserError, match=rf'^model\.{field}: must be '):
+        create_model(name, **{field: float('nan')})
+
+
+@pytest.mark.parametrize('name,fields,message', [
+    ('resnet18', {'base_width': 0, 'stem_width': 0}, r"^model\.base_width: must be an integer "
+                                                     r"from 1 to 2147483647, got 0$"),
+    ('resnet18', {'se_reduction': -1}, r'^model\.se_reduction: must be an integer from 0 '),
+    ('wrn28_10', {'dropout_rate': 1.0}, r'^model\.dropout_rate: must be in \[0, 1\), got 1.0$'),
+    ('mobilenetv2', {'width_mult': 0.0}, r'^model\.width_mult: must be a finite number > 0'),
+    ('densenet100k12', {'reduction': float('inf')}, r'^model\.reduction: must be a finite '),
+    ('dpn', {'growth_rates': (16, 0, 64)}, r'^model\.growth_rates: must be an integer from 1 '
+                                           r'to 2147483647 in every entry, got \(16, 0, 64\)$'),
+])
+def test_numbers_out_of_range_name_the_field(name, fields, message):
+  with pytest.raises(UserError, match=message):
+    create_model(name, **fields)
+
+
+@pytest.mark.parametrize('name,fields,message', [
+    ('densenet100k12', {'depth': 101}, r'^model\.depth: DenseNet-BC needs depth = 6n \+ 4'),
+    ('shake_shake26_2x96d', {'depth': 27}, r'^model\.depth: Shake-Shake needs depth = 6n \+ 2'),
+    ('resnet18', {'base_width': 8, 'stem_width': 64}, r'^model\.stem_width: 64 exceeds'),
+    ('mobilenetv2', {'blocks': ((1, 16, 1, 0),)}, r'^model\.blocks: every row is \(t, c, n, s\) '
+                                                  r'with stride s = 1 or 2'),
+    ('mobilenetv2', {'width_mult': 0.01}, r"^model: 'mobilenetv2' cannot be built with "
+                                          r'model\.width_mult=0\.01 \(ZeroDivisionError: '),
+])
+def test_check_buildable_runs_the_family_checks_without_computing(name, fields, message):
+  with pytest.raises(UserError, match=message):
+    registry.check_buildable(name, **fields)
+
+
+def test_check_buildable_keeps_the_traceback_of_a_broken_preset(monkeypatch):
+  """Without overrides a failure is a bug in the family, not the user's to fix."""
+  monkeypatch.setattr(macs, 'abstract_variables', lambda *a: 1 / 0)
+  with pytest.raises(ZeroDivisionError):
+    registry.check_buildable('resnet18')
+  with pytest.raises(UserError, match=r"^model: 'resnet18' cannot be built with "
+                                      r'model\.base_width=8 \(ZeroDivisionError'):
+    registry.check_buildable('resnet18', base_width=8)
 
 
 def test_overrides_apply_none_is_ignored_lists_become_tuples():
