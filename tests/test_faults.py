@@ -27,14 +27,14 @@ from benchmarks import kill_resume
 from jaxcls import checkpoint, train
 from jaxcls.data import augment as augment_lib
 from jaxcls.errors import UserError
-from tests.conftest import tiny_config, xla_cache  # pylint: disable=unused-import
+from tests.conftest import run_python, spawned, tiny_config, xla_cache  # pylint: disable=unused-import
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIG = {'num_epochs': 2, 'checkpoint_every_steps': 4, 'log_every_steps': 2,
           'keep_checkpoints': 5}
 STEPS = 16
 CONFIG_FILE = f'''
-from tests.conftest import tiny_config, xla_cache  # pylint: disable=unused-import
+from tests.conftest import run_python, spawned, tiny_config, xla_cache  # pylint: disable=unused-import
 
 def get_config():
   return tiny_config(**{CONFIG!r})
@@ -136,9 +136,8 @@ def _cli_env(xla_cache) -> dict:
 def test_sigterm_to_main_exits_0_and_the_same_command_resumes(reference, xla_cache, tmp_path):
   workdir = tmp_path / 'run'
   log = tmp_path / 'run.log'
-  with open(log, 'w') as out:
-    process = subprocess.Popen(_cli(workdir), stdout=out, stderr=subprocess.STDOUT,
-                               env=_cli_env(xla_cache), cwd=REPO)
+  with open(log, 'w') as out, spawned(_cli(workdir), stdout=out, stderr=subprocess.STDOUT,
+                                      env=_cli_env(xla_cache), cwd=REPO) as process:
     kill_resume.wait_for('[2] learning_rate=', process, log, 300)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=120) == 0, log.read_text()
@@ -149,8 +148,7 @@ def test_sigterm_to_main_exits_0_and_the_same_command_resumes(reference, xla_cac
   step = int(stopped[0].split('at step ')[1].split()[0])
   assert 2 <= step < STEPS and step in _steps(workdir)
   assert not (workdir / 'results.json').exists()
-  rerun = subprocess.run(_cli(workdir), capture_output=True, text=True, env=_cli_env(xla_cache),
-                         cwd=REPO, timeout=300, check=False)
+  rerun = run_python(*_cli(workdir)[1:], env=_cli_env(xla_cache))
   assert rerun.returncode == 0, rerun.stderr
   assert f'Resumed from {workdir}/checkpoints at step {step}' in rerun.stderr
   _assert_same(_variables(workdir), reference[1])

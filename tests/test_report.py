@@ -4,14 +4,12 @@ config to a run, learning-curve plots and the generated docs/RESULTS.md."""
 import json
 import os
 import pathlib
-import subprocess
-import sys
 
 import pytest
 
 from jaxcls import report
 from jaxcls.errors import UserError
-from tests.conftest import tiny_config
+from tests.conftest import run_python, tiny_config
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -128,8 +126,7 @@ def test_bad_targets_are_one_line_user_errors(tmp_path):
   (tmp_path / 'empty').mkdir()
   with pytest.raises(UserError, match=r'config\.json'):
     report.main([str(tmp_path / 'empty')])
-  result = subprocess.run([sys.executable, '-m', 'jaxcls.report', 'configs/nope.py'], cwd=REPO,
-                          capture_output=True, text=True, check=False)
+  result = run_python('-m', 'jaxcls.report', 'configs/nope.py')
   assert result.returncode == 2
   assert result.stderr.startswith("error: target 'configs/nope.py'")
   assert len(result.stderr.strip().splitlines()) == 1
