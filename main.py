@@ -1,8 +1,9 @@
 r"""Trains a model: `python main.py --config configs/quickstart.py --workdir runs/quickstart`.
 
 Without `--workdir` the run goes to `runs/<config name>[_<variants>]` (`runs/quickstart`,
-`runs/resnet50b_sd_htd_cutmix`), said in the first log line. Any config field can be overridden (`--config.optim.lr=0.2 --config.num_epochs=10`); a recipe
-file takes comma-separated variants after a colon (`--config configs/resnet50b.py:sd,htd,cutmix`).
+`runs/resnet50b_sd_htd_cutmix`), said in the first log line. Any config field can be
+overridden (`--config.optim.lr=0.2 --config.num_epochs=10`); a recipe file takes
+comma-separated variants after a colon (`--config configs/resnet50b.py:sd,htd,cutmix`).
 Running the same command again resumes from the newest checkpoint in `--workdir`; SIGTERM or
 Ctrl-C saves a checkpoint at the current step and exits 0 (a second one aborts at once).
 

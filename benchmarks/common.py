@@ -26,7 +26,8 @@ import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 import ml_collections  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
-from jaxcls import config_checks, models, optim, parallel, report, train  # pylint: disable=g-import-not-at-top
+from jaxcls import config_checks, models, optim, parallel, report  # pylint: disable=g-import-not-at-top
+from jaxcls import train  # pylint: disable=g-import-not-at-top
 from jaxcls.data import augment as augment_lib  # pylint: disable=g-import-not-at-top
 from jaxcls.data import feed  # pylint: disable=g-import-not-at-top
 from jaxcls.data import mixing  # pylint: disable=g-import-not-at-top

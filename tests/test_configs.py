@@ -1,6 +1,7 @@
 """Every config file, and every command its docstring advertises, loads the way main.py loads it
 (`config_flags.DEFINE_config_file`, `path:variants`, locked), passes
-`config_checks.check_config`, and builds its model and optimizer state with `jax.eval_shape` at its dataset's input shape."""
+`config_checks.check_config`, and builds its model and optimizer state with `jax.eval_shape` at
+its dataset's input shape."""
 
 import ast
 import functools

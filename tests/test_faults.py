@@ -27,14 +27,16 @@ from benchmarks import kill_resume
 from jaxcls import checkpoint, train
 from jaxcls.data import augment as augment_lib
 from jaxcls.errors import UserError
-from tests.conftest import run_python, spawned, tiny_config, xla_cache  # pylint: disable=unused-import
+from tests.conftest import run_python, spawned, tiny_config
+from tests.conftest import xla_cache  # pylint: disable=unused-import
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIG = {'num_epochs': 2, 'checkpoint_every_steps': 4, 'log_every_steps': 2,
           'keep_checkpoints': 5}
 STEPS = 16
 CONFIG_FILE = f'''
-from tests.conftest import run_python, spawned, tiny_config, xla_cache  # pylint: disable=unused-import
+from tests.conftest import run_python, spawned, tiny_config
+from tests.conftest import xla_cache  # pylint: disable=unused-import
 
 def get_config():
   return tiny_config(**{CONFIG!r})

@@ -3,8 +3,9 @@
 The split string goes to TFDS unchanged (but for `splits.tfds_spec`'s correction); it is checked
 first against the builder's split sizes so that a typo names the config field. A dataset that is
 not prepared yet is downloaded, but only after its download hosts (from the checksums TFDS ships)
-answered within seconds: offline, TFDS would retry for minutes before failing. Examples are read in batches through `tfds.as_numpy`, never
-with `batch_size=-1`: under `tfds.testing.mock_data` that aborts the process (TF 2.21).
+answered within seconds: offline, TFDS would retry for minutes before failing. Examples are
+read in batches through `tfds.as_numpy`, never with `batch_size=-1`: under
+`tfds.testing.mock_data` that aborts the process (TF 2.21).
 TensorFlow is imported only here, and GPUs are hidden from it before it touches a device, so it
 never takes accelerator memory that JAX needs.
 """

@@ -17,6 +17,6 @@ from jaxcls.models.macs import count_macs, count_params
 from jaxcls.models.registry import check_buildable, create_model, list_models, register_model
 
 __all__ = [
-    'check_buildable', 'count_macs', 'count_params', 'create_model', 'list_models', 'register_model',
-    'weight_decay_mask',
+    'check_buildable', 'count_macs', 'count_params', 'create_model', 'list_models',
+    'register_model', 'weight_decay_mask',
 ]
