@@ -9,6 +9,7 @@ import pytest
 
 from jaxcls.errors import UserError
 from jaxcls.models import count_params, create_model, layers, list_models, weight_decay_mask
+from jaxcls.models import __main__ as models_cli
 from jaxcls.models import dpn, macs, mobilenet_v2, registry, wrn
 
 MODELS = [
@@ -489,3 +490,35 @@ def test_bfloat16_compute_float32_storage(overrides):
   bf16 = jnp.dtype(jnp.bfloat16)
   assert conv_dtypes == {('conv_general_dilated', bf16), ('dot_general', bf16)}
   assert jaxpr.out_avals[0].dtype == jnp.float32
+
+
+# --- python -m jaxcls.models.
+
+def test_models_cli_counts_the_models_a_word_picks(capsys):
+  assert models_cli.main(['resnet34', 'resnet18']) == 0
+  assert capsys.readouterr().out.splitlines() == [
+      '| model | family | params | batch_stats | MACs (M) |', '|---|---|--:|--:|--:|',
+      '| `resnet18` | ResNetV2 (resnet_v2) | 690,266 | 1,952 | 34.65 |',
+      '| `resnet34` | ResNetV2 (resnet_v2) | 1,323,418 | 3,808 | 72.40 |',  # seed A: 1,327,226
+      '| `wideresnet18` | ResNetV2 (resnet_v2) | 11,182,410 | 23,168 | 609.96 |']  # 'resnet18'
+
+
+def test_models_cli_counts_on_another_input():
+  """Seed B's Shake-Shake-26 2x96d on Fashion-MNIST: 26,330,026 trainable params."""
+  table = models_cli.zoo.registry_table(['shake_shake26_2x96d'], (1, 28, 28, 1))
+  assert '| 26,330,026 |' in table
+
+
+def test_models_cli_lists_every_model_without_counting(capsys, monkeypatch):
+  monkeypatch.setattr(models_cli.zoo, 'count_params', lambda *a: 1 / 0)
+  assert models_cli.main(['--no-counts']) == 0
+  lines = capsys.readouterr().out.splitlines()
+  assert lines[:2] == ['| model | family |', '|---|---|']
+  assert [line.split('`')[1] for line in lines[2:]] == MODELS
+  assert '| `wrn28_10` | WideResNet (wrn) |' in lines
+
+
+def test_models_cli_unknown_word_is_a_user_error():
+  with pytest.raises(UserError, match=r"^no registered model contains 'vgg'; the models are: "
+                                      r'densenet100k12, '):
+    models_cli.main(['vgg'])

@@ -50,6 +50,11 @@ def list_models() -> list[str]:
   return sorted(_MODELS)
 
 
+def family(name: str) -> str:
+  """The module that registered model `name`: `resnet_v2`, `densenet`, ..."""
+  return _MODELS[name].__module__.rsplit('.', 1)[-1]
+
+
 def model_fields(model: nn.Module) -> list[str]:
   """The overridable fields of a model module."""
   return [f.name for f in dataclasses.fields(model) if f.init and f.name not in _INTERNAL_FIELDS]
@@ -147,6 +152,22 @@ def create_model(name: str, num_classes: int = 10, **overrides: Any) -> nn.Modul
       layers.check_choice(key, getattr(model, key))
   check_numbers(name, model, preset)
   return model
+
+
+def modified_fields(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
+  """The `overrides` (as `create_model` takes them) that change registered model `name` from its
+  preset, in the module's field order; `dtype` is left out (precision, not architecture).
+
+  Raises:
+    UserError: an unknown model name.
+  """
+  if name not in _MODELS:
+    raise UserError(f"model.name: unknown model {name!r}; choose one of: "
+                    f"{', '.join(list_models())}")
+  preset = _MODELS[name]()
+  return {field: _freeze(overrides[field]) for field in model_fields(preset)
+          if field != 'dtype' and overrides.get(field) is not None
+          and _freeze(overrides[field]) != getattr(preset, field)}
 
 
 def check_buildable(name: str, num_classes: int = 10,
