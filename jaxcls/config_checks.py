@@ -169,9 +169,9 @@ def check_fields(config: ml_collections.ConfigDict) -> None:
                     'epoch at which lr is multiplied by schedule.factor')
 
 
-def _check_choice(field: str, value: Any, allowed: tuple[str, ...]) -> None:
+def _check_choice(field: str, noun: str, value: Any, allowed: tuple[str, ...]) -> None:
   if value not in allowed:
-    raise UserError(f'{field}: unknown value {value!r}; choose one of: {", ".join(allowed)}')
+    raise UserError(f'{field}: unknown {noun} {value!r}; choose one of: {", ".join(allowed)}')
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
@@ -181,10 +181,10 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     UserError: the first bad field, by name, with the fix.
   """
   check_fields(config)
-  _check_choice('nan_policy', config.nan_policy, NAN_POLICIES)
-  _check_choice('data_feed', config.data_feed, DATA_FEEDS)
-  _check_choice('dataset.source', config.dataset.source, sources.SOURCES)
-  _check_choice('mix.cutmix_box', config.mix.cutmix_box, mixing.CUTMIX_BOXES)
+  _check_choice('nan_policy', 'policy', config.nan_policy, NAN_POLICIES)
+  _check_choice('data_feed', 'feed', config.data_feed, DATA_FEEDS)
+  _check_choice('dataset.source', 'source', config.dataset.source, sources.SOURCES)
+  _check_choice('mix.cutmix_box', 'box', config.mix.cutmix_box, mixing.CUTMIX_BOXES)
   # Built once with stand-in sizes: 10 classes, 32x32x3 images, 1000 steps per epoch.
   models.check_buildable(config.model.name, num_classes=config.dataset.get('num_classes') or 10,
                          **model_overrides(config))

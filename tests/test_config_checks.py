@@ -98,9 +98,9 @@ def test_every_field_refuses_values_outside_its_range(field):
     ('progress_every_secs', -5.0, r'^progress_every_secs: must be a finite number > 0'),
     ('eval_every_epochs', -1, r'^eval_every_epochs: must be a non-negative integer \(0: only at '
                               r'the end\), got -1$'),
-    ('mix.cutmix_box', 'middle', r"^mix.cutmix_box: unknown value 'middle'; choose one of: "
+    ('mix.cutmix_box', 'middle', r"^mix.cutmix_box: unknown box 'middle'; choose one of: "
                                  r'center, corner$'),
-    ('dataset.source', 'web', r"^dataset.source: unknown value 'web'; choose one of: tfds, "),
+    ('dataset.source', 'web', r"^dataset.source: unknown source 'web'; choose one of: tfds, "),
     ('model.base_width', 0, r'^model.base_width: must be an integer from 1 to 2147483647, got 0$'),
 ])
 def test_check_config_names_the_field_and_the_range(field, value, message):
