@@ -60,6 +60,25 @@ def tiny_config(**overrides):
   return config
 
 
+def pytest_addoption(parser):
+  parser.addoption('--runslow', action='store_true',
+                   help='also run the tests marked slow (CI does: .ci/run)')
+
+
+def pytest_configure(config):
+  config.addinivalue_line('markers', 'slow: minutes on 2 busy cores; run by `pytest --runslow` '
+                                     '(CI), skipped by a plain `pytest`')
+
+
+def pytest_collection_modifyitems(config, items):
+  if config.getoption('--runslow'):
+    return
+  skip = pytest.mark.skip(reason='slow: run with --runslow (CI does)')
+  for item in items:
+    if 'slow' in item.keywords:
+      item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True, scope='session')
 def _children_die_with_the_session():
   """A `timeout` (SIGTERM) around pytest kills the process groups of the running tests too."""

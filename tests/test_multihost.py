@@ -80,6 +80,7 @@ def _collectives_unavailable() -> str:
   return failed[0].strip().splitlines()[-1] if failed else ''
 
 
+@pytest.mark.slow  # three main.py processes compiling at once: ~4 minutes on 2 busy cores
 def test_two_processes_of_two_devices_train_like_one_of_four(tmp_path):
   port = _free_port()
   many, one = tmp_path / 'two_processes', tmp_path / 'one_process'
