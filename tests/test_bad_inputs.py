@@ -76,15 +76,8 @@ CLI_CASES = [
     ('seed beyond 64 bits', ['--config.seed=99999999999999999999'],
      r'seed: must be an integer from 0 to 4294967295 \(JAX random keys keep 32 bits\), got '
      r'99999999999999999999'),
-    ('step factor negative', ['--config.schedule.name=step', '--config.schedule.factor=-0.2'],
-     r'schedule.factor: must be a finite number > 0 .*got -0.2'),
     ('step factor nan', ['--config.schedule.name=step', '--config.schedule.factor=nan'],
      r'schedule.factor: must be a finite number > 0 .*got nan'),
-    ('zero widths (ZeroDivisionError before)',
-     ['--config.model.base_width=0', '--config.model.stem_width=0'],
-     r'model.base_width: must be an integer from 1 to 2147483647, got 0'),
-    ('negative lr floor (gradient ascent before)', ['--config.schedule.lr_min=-1'],
-     r'schedule.lr_min: must be a finite number >= 0, got -1.0'),
     ('platform without its device', ['--config.num_epochs=1'],
      r"JAX_PLATFORMS=cuda: JAX cannot start 'cuda' on this machine \(.*\); what starts here: "
      r'cpu \(1 device\); unset JAX_PLATFORMS'),
@@ -142,6 +135,12 @@ RUN_CASES = [
     ('checkpoint directory is a file', {}, 'ckpt-file',
      r'checkpoints: cannot open in .*/checkpoints .*make the directory writable'),
     # Every numeric field has a range, checked before the data loads (config_checks.FIELDS).
+    ('step factor negative', {'schedule.name': 'step', 'schedule.factor': -0.2}, None,
+     r'schedule.factor: must be a finite number > 0 .*got -0.2'),
+    ('zero widths (ZeroDivisionError before)', {'model.base_width': 0, 'model.stem_width': 0},
+     None, r'model.base_width: must be an integer from 1 to 2147483647, got 0'),
+    ('negative lr floor (gradient ascent before)', {'schedule.lr_min': -1.0}, None,
+     r'schedule.lr_min: must be a finite number >= 0, got -1.0'),
     ('seed negative', {'seed': -1}, None, r'seed: must be an integer from 0 to 4294967295'),
     ('seed of 2**32 (would repeat seed 0)', {'seed': 2**32}, None,
      r'seed: must be an integer from 0 to 4294967295 .*got 4294967296'),

@@ -135,6 +135,7 @@ def _cli_env(xla_cache) -> dict:
           'JAX_COMPILATION_CACHE_DIR': str(xla_cache), 'PYTHONPATH': str(REPO)}
 
 
+@pytest.mark.slow  # two main.py processes: ~18 s; test_signal_* cover the same loop in process
 def test_sigterm_to_main_exits_0_and_the_same_command_resumes(reference, xla_cache, tmp_path):
   workdir = tmp_path / 'run'
   log = tmp_path / 'run.log'
@@ -156,6 +157,7 @@ def test_sigterm_to_main_exits_0_and_the_same_command_resumes(reference, xla_cac
   _assert_same(_variables(workdir), reference[1])
 
 
+@pytest.mark.slow  # four main.py processes: ~20 s (benchmarks/kill_resume.py runs twenty)
 def test_kill_9_at_random_moments_then_rerun_is_bitwise_exact(reference, xla_cache, tmp_path):
   """Two trials of benchmarks/kill_resume.py (the benchmark runs twenty), side by side."""
   env = _cli_env(xla_cache)

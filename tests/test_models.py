@@ -115,11 +115,11 @@ def test_check_buildable_runs_the_family_checks_without_computing(name, fields, 
     registry.check_buildable(name, **fields)
 
 
-def test_check_buildable_keeps_the_traceback_of_a_broken_preset(monkeypatch):
-  """Without overrides a failure is a bug in the family, not the user's to fix."""
+def test_check_buildable_traces_only_a_modified_preset(monkeypatch):
+  """The presets are built by the tests; a deep DenseNet's trace takes seconds."""
   monkeypatch.setattr(macs, 'abstract_variables', lambda *a: 1 / 0)
-  with pytest.raises(ZeroDivisionError):
-    registry.check_buildable('resnet18')
+  registry.check_buildable('resnet18')
+  registry.check_buildable('resnet18', base_width=16, stage_sizes=[2, 2, 2, 2], dtype='bfloat16')
   with pytest.raises(UserError, match=r"^model: 'resnet18' cannot be built with "
                                       r'model\.base_width=8 \(ZeroDivisionError'):
     registry.check_buildable('resnet18', base_width=8)

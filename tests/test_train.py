@@ -112,6 +112,7 @@ _SHARDED = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow  # a 4-device main.py subprocess compiles its own step: ~25 s
 def test_sharded_step_equals_single_device(tmp_path):
   # Two steps (momentum included) with every random stream in use: mixing, drop path, crops.
   overrides = {'num_epochs': 1, 'dataset.train_split': 'train[:64]', 'mix.name': 'mixup',
