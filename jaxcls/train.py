@@ -45,7 +45,11 @@ from jax import lax
 
 from jaxcls import checkpoint, data, models, optim, parallel
 from jaxcls import signals as signals_lib
+<<<<<<< HEAD
 from jaxcls import workdir as workdir_lib
+=======
+from jaxcls.config_checks import check_config
+>>>>>>> harden-io
 from jaxcls.data import augment as augment_lib
 from jaxcls.data import feed as feed_lib
 from jaxcls.data import mixing
@@ -54,8 +58,6 @@ from jaxcls.errors import UserError
 # Named random streams, one key each per step. Models draw theirs with `self.make_rng(name)`.
 STREAMS = ('augment', 'mix', 'drop_path', 'shake', 'dropout')
 MODEL_STREAMS = ('drop_path', 'shake', 'dropout')
-NAN_POLICIES = ('stop', 'skip')
-DATA_FEEDS = ('auto', 'device', 'host')
 _NO_STEP = np.iinfo(np.int32).max  # `NonFinite.first` when every step was finite
 
 
@@ -232,37 +234,6 @@ def _pad_to_batches(split: data.LabeledImages,
 
 def _model_overrides(config: ml_collections.ConfigDict) -> dict:
   return {k: v for k, v in config.model.items() if k != 'name' and v is not None}
-
-
-def check_config(config: ml_collections.ConfigDict) -> None:
-  """Fails fast on a bad field, before any data is read or compiled.
-
-  Each part is built once with stand-in sizes: the builders own their fields' checks.
-  """
-  for field in ('batch_size', 'eval_batch_size', 'num_epochs', 'log_every_steps',
-                'checkpoint_every_steps', 'keep_checkpoints', 'steps_per_dispatch'):
-    if config[field] < 1:
-      raise UserError(f'{field}: must be a positive integer, got {config[field]}')
-  if config.eval_every_epochs < 0:
-    raise UserError(f'eval_every_epochs: must be >= 0 (0: only at the end), got '
-                    f'{config.eval_every_epochs}')
-  for field, value in (('optim.lr', config.optim.lr),
-                       ('optim.weight_decay', config.optim.weight_decay),
-                       ('schedule.warmup_epochs', config.schedule.warmup_epochs)):
-    if not 0 <= value < float('inf'):
-      raise UserError(f'{field}: must be a finite number >= 0, got {value}')
-  if not 0 <= config.optim.momentum < 1:
-    raise UserError(f'optim.momentum: must be in [0, 1), got {config.optim.momentum}')
-  if config.nan_policy not in NAN_POLICIES:
-    raise UserError(f"nan_policy: unknown policy {config.nan_policy!r}; choose one of: "
-                    + ', '.join(NAN_POLICIES))
-  if config.data_feed not in DATA_FEEDS:
-    raise UserError(f"data_feed: unknown feed {config.data_feed!r}; choose one of: "
-                    + ', '.join(DATA_FEEDS))
-  models.create_model(config.model.name, num_classes=10, **_model_overrides(config))
-  optim.create_optimizer(config, steps_per_epoch=1000)
-  augment_lib.make_augment(config.augment, mean=(0.0,), std=(1.0,))
-  mixing.make_mix(config.mix, 10, config.label_smoothing)
 
 
 @dataclasses.dataclass

@@ -25,19 +25,21 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from benchmarks import kill_resume
+from benchmarks import kill_resume, processes
 from jaxcls import checkpoint, train
 from jaxcls import workdir as workdir_lib
 from jaxcls.data import augment as augment_lib
 from jaxcls.errors import UserError
-from tests.conftest import tiny_config, xla_cache  # pylint: disable=unused-import
+from tests.conftest import run_python, spawned, tiny_config
+from tests.conftest import xla_cache  # pylint: disable=unused-import
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIG = {'num_epochs': 2, 'checkpoint_every_steps': 4, 'log_every_steps': 2,
           'keep_checkpoints': 5}
 STEPS = 16
 CONFIG_FILE = f'''
-from tests.conftest import tiny_config, xla_cache  # pylint: disable=unused-import
+from tests.conftest import run_python, spawned, tiny_config
+from tests.conftest import xla_cache  # pylint: disable=unused-import
 
 def get_config():
   return tiny_config(**{CONFIG!r})
@@ -136,12 +138,12 @@ def _cli_env(xla_cache) -> dict:
           'JAX_COMPILATION_CACHE_DIR': str(xla_cache), 'PYTHONPATH': str(REPO)}
 
 
+@pytest.mark.slow  # two main.py processes: ~18 s; test_signal_* cover the same loop in process
 def test_sigterm_to_main_exits_0_and_the_same_command_resumes(reference, xla_cache, tmp_path):
   workdir = tmp_path / 'run'
   log = tmp_path / 'run.log'
-  with open(log, 'w') as out:
-    process = subprocess.Popen(_cli(workdir), stdout=out, stderr=subprocess.STDOUT,
-                               env=_cli_env(xla_cache), cwd=REPO)
+  with open(log, 'w') as out, spawned(_cli(workdir), stdout=out, stderr=subprocess.STDOUT,
+                                      env=_cli_env(xla_cache), cwd=REPO) as process:
     kill_resume.wait_for('[2] learning_rate=', process, log, 300)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=120) == 0, log.read_text()
@@ -152,13 +154,13 @@ def test_sigterm_to_main_exits_0_and_the_same_command_resumes(reference, xla_cac
   step = int(stopped[0].split('at step ')[1].split()[0])
   assert 2 <= step < STEPS and step in _steps(workdir)
   assert not (workdir / 'results.json').exists()
-  rerun = subprocess.run(_cli(workdir), capture_output=True, text=True, env=_cli_env(xla_cache),
-                         cwd=REPO, timeout=300, check=False)
+  rerun = run_python(*_cli(workdir)[1:], env=_cli_env(xla_cache))
   assert rerun.returncode == 0, rerun.stderr
   assert f'Resumed from {workdir}/checkpoints at step {step}' in rerun.stderr
   _assert_same(_variables(workdir), reference[1])
 
 
+@pytest.mark.slow  # four main.py processes: ~20 s (benchmarks/kill_resume.py runs twenty)
 def test_kill_9_at_random_moments_then_rerun_is_bitwise_exact(reference, xla_cache, tmp_path):
   """Two trials of benchmarks/kill_resume.py (the benchmark runs twenty), side by side."""
   env = _cli_env(xla_cache)
@@ -299,8 +301,8 @@ def test_read_only_checkpoints_end_in_one_line_and_the_process_exits(reference, 
   ckpts = workdir / 'checkpoints'
   command = _in_a_mount_namespace(
       f'mount --bind {ckpts} {ckpts} && mount -o remount,ro,bind {ckpts}', _cli(workdir))
-  done = subprocess.run(command, capture_output=True, text=True, env=_cli_env(xla_cache),
-                        cwd=REPO, timeout=300, check=False, start_new_session=True)
+  done = processes.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       env=_cli_env(xla_cache), cwd=REPO, timeout=300)
   assert done.returncode == 2, done.stderr
   assert 'Traceback' not in done.stderr
   errors = [line for line in done.stderr.splitlines() if line.startswith('error:')]
@@ -313,8 +315,8 @@ def test_an_unreadable_checkpoint_is_recovered_quietly(reference, xla_cache, tmp
   shutil.copytree(reference[0], workdir)
   (workdir / 'results.json').unlink()
   (workdir / 'checkpoints' / str(STEPS) / 'state' / 'manifest.ocdbt').unlink()
-  done = subprocess.run(_cli(workdir), capture_output=True, text=True, env=_cli_env(xla_cache),
-                        cwd=REPO, timeout=300, check=False, start_new_session=True)
+  done = processes.run(_cli(workdir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       env=_cli_env(xla_cache), cwd=REPO, timeout=300)
   assert done.returncode == 0, done.stderr
   assert 'Traceback' not in done.stderr and 'Event loop is closed' not in done.stderr
   assert f'Resumed from {workdir}/checkpoints at step 12' in done.stderr
@@ -325,21 +327,17 @@ def test_second_sigint_to_main_ends_it_at_once_and_the_rerun_resumes(reference, 
                                                                      tmp_path):
   workdir = tmp_path / 'run'
   log = tmp_path / 'run.log'
-  with open(log, 'w') as out:
-    process = subprocess.Popen(_cli(workdir), stdout=out, stderr=subprocess.STDOUT,
-                               env=_cli_env(xla_cache), cwd=REPO, start_new_session=True)
-    try:
-      kill_resume.wait_for('[2] learning_rate=', process, log, 300)
-      process.send_signal(signal.SIGINT)
-      time.sleep(0.3)
-      process.send_signal(signal.SIGINT)
-      assert process.wait(timeout=10) == -signal.SIGINT, log.read_text()
-    finally:
-      if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
+  with open(log, 'w') as out, processes.spawned(_cli(workdir), stdout=out,
+                                                 stderr=subprocess.STDOUT,
+                                                 env=_cli_env(xla_cache), cwd=REPO) as process:
+    kill_resume.wait_for('[2] learning_rate=', process, log, 300)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=10) == -signal.SIGINT, log.read_text()
   assert 'Traceback' not in log.read_text()
-  rerun = subprocess.run(_cli(workdir), capture_output=True, text=True, env=_cli_env(xla_cache),
-                         cwd=REPO, timeout=300, check=False, start_new_session=True)
+  rerun = processes.run(_cli(workdir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                        env=_cli_env(xla_cache), cwd=REPO, timeout=300)
   assert rerun.returncode == 0, rerun.stderr
   _assert_same(_variables(workdir), reference[1])
 

@@ -9,7 +9,7 @@ import hashlib
 import json
 import os
 import pathlib
-import signal
+import shutil
 import subprocess
 import sys
 import time
@@ -17,10 +17,11 @@ import time
 import pytest
 
 import main
+from benchmarks import processes
 from jaxcls import train
 from jaxcls import workdir as workdir_lib
 from jaxcls.errors import UserError
-from tests.conftest import tiny_config, xla_cache  # pylint: disable=unused-import
+from tests.conftest import run_main, tiny_config, xla_cache  # pylint: disable=unused-import
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIG = {'num_epochs': 2, 'checkpoint_every_steps': 4}
@@ -38,7 +39,7 @@ def finished(xla_cache, tmp_path_factory) -> pathlib.Path:
 @pytest.fixture
 def run_dir(finished, tmp_path) -> pathlib.Path:
   target = tmp_path / 'run'
-  subprocess.run(['cp', '-a', str(finished), str(target)], check=True)
+  shutil.copytree(finished, target, symlinks=True)
   return target
 
 
@@ -179,19 +180,15 @@ def _wait_for(path: pathlib.Path, process: subprocess.Popen, seconds: float = 12
 
 def test_a_second_process_on_the_same_workdir_is_refused_at_once(tmp_path, xla_cache):
   env = _env(xla_cache)
-  first = subprocess.Popen(_main(tmp_path / 'w'), env=env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, start_new_session=True)
-  try:
+  with processes.spawned(_main(tmp_path / 'w'), env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL) as first:
     _wait_for(tmp_path / 'w' / workdir_lib.LOCK_NAME, first)
     start = time.time()
-    second = subprocess.run(_main(tmp_path / 'w', '--config.seed=1'), env=env,
-                            capture_output=True, text=True, timeout=120, check=False)
+    second = run_main(*_main(tmp_path / 'w', '--config.seed=1')[2:], env=env, timeout=120)
     assert second.returncode == 2, second.stderr
     assert f'is in use by process {first.pid} on ' in second.stderr
     assert time.time() - start < 60  # before any data or compile
     assert first.wait(timeout=300) == 0
-  finally:
-    os.killpg(first.pid, signal.SIGKILL) if first.poll() is None else None
   results = json.loads((tmp_path / 'w' / 'results.json').read_text())
   assert results['step'] == 16
   assert json.loads((tmp_path / 'w' / 'config.json').read_text())['seed'] == 0
