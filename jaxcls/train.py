@@ -45,15 +45,13 @@ from jax import lax
 
 from jaxcls import checkpoint, data, models, optim, parallel
 from jaxcls import signals as signals_lib
-<<<<<<< HEAD
 from jaxcls import workdir as workdir_lib
-=======
 from jaxcls.config_checks import check_config
->>>>>>> harden-io
 from jaxcls.data import augment as augment_lib
 from jaxcls.data import feed as feed_lib
 from jaxcls.data import mixing
 from jaxcls.errors import UserError
+from jaxcls.report import labels
 
 # Named random streams, one key each per step. Models draw theirs with `self.make_rng(name)`.
 STREAMS = ('augment', 'mix', 'drop_path', 'shake', 'dropout')
@@ -649,7 +647,8 @@ def finish(loop: Loop) -> dict:
       'test_accuracy': eval_scalars['eval_accuracy'], 'test_loss': eval_scalars['eval_loss'],
       'step': step, 'epoch': step // run.steps_per_epoch, 'params': run.num_params,
       'wall_time_s': run.clock.wall_time, 'train_images_per_sec': run.clock.images_per_sec,
-      'model': config.model.name, 'dataset': config.dataset.name,
+      'model': config.model.name, 'model_label': labels.run_label(config),
+      'dataset': config.dataset.name,
       'train_split': config.dataset.train_split, 'eval_split': config.dataset.eval_split,
       'eval_size': len(run.eval_split.labels), 'batch_size': config.batch_size,
       'device': jax.devices()[0].device_kind, 'num_devices': run.mesh.devices.size,
