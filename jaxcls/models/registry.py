@@ -36,6 +36,14 @@ def list_models() -> list[str]:
   return sorted(_MODELS)
 
 
+def model_family(name: str) -> str:
+  """The family module that registers model `name`: 'resnest' for `resnest50d`."""
+  if name not in _MODELS:
+    raise UserError(f"model.name: unknown model {name!r}; choose one of: "
+                    f"{', '.join(list_models())}")
+  return _MODELS[name].__module__.rsplit('.', 1)[-1]
+
+
 def model_fields(model: nn.Module) -> list[str]:
   """The overridable fields of a model module."""
   return [f.name for f in dataclasses.fields(model) if f.init and f.name not in _INTERNAL_FIELDS]
