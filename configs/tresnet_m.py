@@ -24,23 +24,11 @@ Seed A's later rows, CIFAR-10 top-1 (RTX 3090, FP16; ours: not measured yet, nee
 """
 
 from configs import seed_a
-from jaxcls.errors import UserError
-
-_UPSAMPLE = {'64px': 2, '96px': 3, '128px': 4, '160px': 5, '192px': 6}
-
-
-def _resolution(tag):
-  def apply(config):
-    config.model.upsample = _UPSAMPLE[tag]
-  return apply
 
 
 def get_config(arg=None):
-  resolutions = {v.strip() for v in (arg or '').split(',')} & set(_UPSAMPLE)
-  if len(resolutions) > 1:
-    raise UserError(f'--config configs/tresnet_m.py:{arg}: choose one of '
-                    + ', '.join(_UPSAMPLE))
+  resolutions = seed_a.resolution_variants(
+      'configs/tresnet_m.py', arg, {'64px': 2, '96px': 3, '128px': 4, '160px': 5, '192px': 6})
   return seed_a.recipe(
-      'tresnet_m', arg, exclude=('mish',),
-      model_fields=dict(stem='cifar', upsample=3, stage_sizes=(3, 4, 11, 3), width_factor=1.0),
-      extra_variants={tag: _resolution(tag) for tag in _UPSAMPLE})
+      'tresnet_m', arg, exclude=('mish',), extra_variants=resolutions,
+      model_fields=dict(stem='cifar', upsample=3, stage_sizes=(3, 4, 11, 3), width_factor=1.0))

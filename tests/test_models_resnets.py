@@ -2,8 +2,6 @@
 and MACs, the layers they add (split attention, SpaceToDepth, blur pool, instance-batch norm),
 and one compiled train step per family."""
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,6 +11,7 @@ from jaxcls.errors import UserError
 from jaxcls.models import count_macs, count_params, create_model, layers
 from jaxcls.models import resnest, tresnet
 from jaxcls.models.macs import jaxpr_macs
+from tests.conftest import numpy_variables
 
 IMAGENET = (1, 224, 224, 3)
 CIFAR = (1, 32, 32, 3)
@@ -97,26 +96,10 @@ def test_init_trace_counts_the_eval_forward(name, stem):
   assert count_macs(model, x.shape) == jaxpr_macs(forward) > 0
 
 
-def _numpy_variables(model, shape):
-  """He-normal kernels, unit scales, zero biases and means, filled by numpy (no init compile)."""
-  shapes = jax.eval_shape(functools.partial(model.init, train=False), jax.random.key(0),
-                          jax.ShapeDtypeStruct(shape, jnp.float32))
-  rng = np.random.default_rng(0)
-
-  def fill(path, leaf):
-    name = path[-1].key
-    if name == 'kernel':
-      fan_in = int(np.prod(leaf.shape[:-1]))
-      return jnp.asarray(rng.normal(0, np.sqrt(2 / fan_in), leaf.shape), jnp.float32)
-    return jnp.full(leaf.shape, 1.0 if name in ('scale', 'var') else 0.0, jnp.float32)
-
-  return jax.tree_util.tree_map_with_path(fill, shapes)
-
-
 @pytest.mark.parametrize('name', ['resnest50d', 'tresnet_m', 'resnet50_ibn_a'])
 def test_compiled_train_step_gives_a_finite_loss_and_gradient(name):
   model = create_model(name, **TINY[name])
-  variables = _numpy_variables(model, (1, 32, 32, 3))
+  variables = numpy_variables(model, (1, 32, 32, 3))
   rng = np.random.default_rng(1)
   x = jnp.asarray(rng.normal(size=(4, 32, 32, 3)), jnp.float32)
   labels = jnp.asarray([0, 1, 2, 3])

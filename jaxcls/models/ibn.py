@@ -60,10 +60,8 @@ class Bottleneck(nn.Module):
     y = self.conv(self.features, (3, 3), s, padding=1, name='conv2')(y)
     y = nn.relu(self.norm(name='norm2')(y))
     y = self.norm(name='norm3')(self.conv(out_features, (1, 1), name='conv3')(y))
-    shortcut = x
-    if self.strides > 1 or x.shape[-1] != out_features:
-      shortcut = layers.ProjectionShortcut(out_features, self.strides, self.conv, self.norm,
-                                           name='shortcut')(x)
+    shortcut = layers.Shortcut(out_features, self.strides, self.conv, self.norm,
+                               name='shortcut')(x)
     return nn.relu(y + shortcut)
 
 

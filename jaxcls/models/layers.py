@@ -183,12 +183,14 @@ def pad_shortcut(x: Array, features: int, strides: int) -> Array:
   return x
 
 
-class ProjectionShortcut(nn.Module):
-  """The projection shortcut of the post-activation ResNets: 1x1 conv (no bias) -> BN.
+class Shortcut(nn.Module):
+  """The shortcut of the post-activation ResNets: the identity where the unit keeps the shape,
+  else a projection, 1x1 conv (no bias) -> BN.
 
-  Plain (He et al. 2016, torchvision): the 1x1 conv carries the stride, so it reads one pixel in
-  s*s. `avg_down` (ResNet-D, He et al. 2019, "Bag of Tricks", Sec. 4.1; ResNeSt, TResNet): an
-  AvgPool (s x s)/s first (ceil mode, averaging only real pixels) and the conv at stride 1.
+  Plain projection (He et al. 2016, torchvision): the 1x1 conv carries the stride, so it reads
+  one pixel in s*s. `avg_down` (ResNet-D, He et al. 2019, "Bag of Tricks", Sec. 4.1; ResNeSt,
+  TResNet): an AvgPool (s x s)/s first (ceil mode, averaging only real pixels), the conv at
+  stride 1.
   """
   features: int
   strides: int
@@ -199,6 +201,8 @@ class ProjectionShortcut(nn.Module):
   @nn.compact
   def __call__(self, x: Array) -> Array:
     strides = self.strides
+    if strides == 1 and x.shape[-1] == self.features:
+      return x
     if self.avg_down and strides > 1:
       x, strides = avg_pool_same(x, strides), 1
     x = self.conv(self.features, (1, 1), (strides, strides), name='conv')(x)

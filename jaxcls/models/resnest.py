@@ -97,10 +97,8 @@ class Bottleneck(nn.Module):
       s = (self.strides, self.strides)
       y = nn.avg_pool(y, (3, 3), s, padding=((1, 1), (1, 1)), count_include_pad=True)
     y = self.norm(name='norm3')(self.conv(out_features, (1, 1), name='conv3')(y))
-    shortcut = x
-    if self.strides > 1 or x.shape[-1] != out_features:
-      shortcut = layers.ProjectionShortcut(out_features, self.strides, self.conv, self.norm,
-                                           avg_down=True, name='shortcut')(x)
+    shortcut = layers.Shortcut(out_features, self.strides, self.conv, self.norm, avg_down=True,
+                               name='shortcut')(x)
     return nn.relu(y + shortcut)
 
 

@@ -114,11 +114,8 @@ class Block(nn.Module):
       y = layers.SqueezeExcite(dense=self.dense, hidden=self.se_hidden)(y)
     if self.bottleneck:
       y = ConvNormAct(self.out_features, (1, 1), slope=None, **unit)(y)
-    shortcut = x
-    if self.strides > 1 or x.shape[-1] != self.out_features:
-      shortcut = layers.ProjectionShortcut(
-          self.out_features, self.strides, self.conv, self.norm, avg_down=True,
-          name='shortcut' + layers.NO_L2_SUFFIX)(x)
+    shortcut = layers.Shortcut(self.out_features, self.strides, self.conv, self.norm,
+                               avg_down=True, name='shortcut' + layers.NO_L2_SUFFIX)(x)
     return nn.relu(y + shortcut)
 
 
