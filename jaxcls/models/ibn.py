@@ -9,8 +9,8 @@ Two networks carry it:
   `resnet35b_ibn_a`, `resnet50b_ibn_a`, `resnet101b_ibn_a`. A pre-activation unit is
   BN-act-conv1x1, BN-act-conv3x3, BN-act-conv1x1; the norm AFTER the first 1x1 conv, the one the
   paper turns into IBN, is the BN that opens the 3x3 PreActConv. That one becomes IBN. The unit's
-  first BN normalises the residual stream itself, which IBN-a keeps free of IN (Sec. 3.2: IN
-  only inside the residual branch), so it stays BN.
+  first BN reads the residual stream (the running sum of all earlier units) and stays BN: in
+  the paper's post-activation unit IN only ever sees the first conv's output, never that sum.
 - torchvision's ResNet-50 (`IBNResNet`, `resnet50_ibn_a`): post-activation bottlenecks with the
   stride on the 3x3 conv ("v1.5", as the official IBN code has it) and a 1x1-conv + BN
   projection shortcut at each stage's first unit. `stem='imagenet'` is the paper's network on
