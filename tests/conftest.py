@@ -2,12 +2,15 @@
 one way tests start processes (`run_python`, `run_main`, `spawned`): each in its own process
 group, killed with everything it started when its test is done, times out or dies."""
 
+import functools
 import os
 import pathlib
 import subprocess
 import sys
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 import pytest
 from jax.experimental.compilation_cache import compilation_cache
 
@@ -85,6 +88,24 @@ def _children_die_with_the_session():
   processes.kill_on_termination()
   yield
   processes.kill_all()
+
+
+def numpy_variables(model, input_shape):
+  """`model.init`'s variables (eval mode, on `input_shape`) filled by numpy: He-normal kernels,
+  unit BN scales and variances, zero biases and means. Compiling the threefry initializers of
+  `model.init` costs XLA:CPU far more than the step a test checks."""
+  shapes = jax.eval_shape(functools.partial(model.init, train=False), jax.random.key(0),
+                          jax.ShapeDtypeStruct(input_shape, jnp.float32))
+  rng = np.random.default_rng(0)
+
+  def fill(path, leaf):
+    name = path[-1].key
+    if name == 'kernel':
+      fan_in = int(np.prod(leaf.shape[:-1]))
+      return jnp.asarray(rng.normal(0, np.sqrt(2 / fan_in), leaf.shape), jnp.float32)
+    return jnp.full(leaf.shape, 1.0 if name in ('scale', 'var') else 0.0, jnp.float32)
+
+  return jax.tree_util.tree_map_with_path(fill, shapes)
 
 
 @pytest.fixture(autouse=True, scope='session')

@@ -50,8 +50,11 @@ def list_models() -> list[str]:
   return sorted(_MODELS)
 
 
-def family(name: str) -> str:
-  """The module that registered model `name`: `resnet_v2`, `densenet`, ..."""
+def model_family(name: str) -> str:
+  """The family module that registers model `name`: 'resnest' for `resnest50d`."""
+  if name not in _MODELS:
+    raise UserError(f"model.name: unknown model {name!r}; choose one of: "
+                    f"{', '.join(list_models())}")
   return _MODELS[name].__module__.rsplit('.', 1)[-1]
 
 
