@@ -1,6 +1,7 @@
-"""Layers shared by the model families: activations, init conventions, pre-activation units,
-the parameter-free ResNetV2 shortcut, squeeze-and-excitation, stochastic depth and the shake
-primitive (one coefficient forward, another backward) of Shake-Shake and ShakeDrop.
+"""Layers shared by the model families: activations, init conventions, pre-activation units and
+the post-activation Conv-BN-act unit, the parameter-free ResNetV2 shortcut,
+squeeze-and-excitation, stochastic depth and the shake primitive (one coefficient forward,
+another backward) of Shake-Shake and ShakeDrop.
 
 Details that are easy to get wrong:
 - Pre-activation order (He et al. 2016, "Identity Mappings in Deep Residual Networks") is
@@ -69,6 +70,20 @@ def check_choice(field: str, value: str) -> str:
   return value
 
 
+def check_width_mult(width_mult: float) -> float:
+  """Returns `width_mult` if it is > 0, else raises UserError."""
+  if not width_mult > 0:
+    raise UserError(f'model.width_mult: must be > 0 (1.0 is the paper\'s width), got {width_mult}')
+  return width_mult
+
+
+def check_dropout_rate(rate: float) -> float:
+  """Returns `rate` if it is in [0, 1), else raises UserError."""
+  if not 0.0 <= rate < 1.0:
+    raise UserError(f'model.dropout_rate: must be in [0, 1), got {rate}')
+  return rate
+
+
 def activation(name: str) -> Callable[[Array], Array]:
   """The activation function called `name` (relu | mish | swish)."""
   return ACTIVATIONS[check_choice('activation', name)]
@@ -131,6 +146,28 @@ class PreActConv(nn.Module):
                      feature_group_count=self.feature_group_count)(x)
 
 
+class ConvNormAct(nn.Module):
+  """Conv (no bias) -> BN -> act: the post-activation unit of the Inception networks
+  (torchvision's `BasicConv2d`, timm's `ConvNormAct`).
+
+  `padding` is 'SAME' or 'VALID' (or explicit pairs); at stride 1 with an odd kernel, Flax's
+  SAME pads k // 2 on every side, exactly as PyTorch's `padding=k // 2`.
+  """
+  features: int
+  kernel_size: tuple[int, int] = (3, 3)
+  strides: int = 1
+  padding: Any = 'SAME'
+  conv: ModuleDef = nn.Conv
+  norm: ModuleDef = nn.BatchNorm
+  act: Callable[[Array], Array] = jax.nn.relu
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    x = self.conv(self.features, self.kernel_size, (self.strides, self.strides),
+                  padding=self.padding)(x)
+    return self.act(self.norm()(x))
+
+
 def avg_pool_same(x: Array, strides: int) -> Array:
   """AvgPool (s x s)/s with TF SAME padding, averaging only real pixels at a ragged edge.
 
@@ -153,6 +190,11 @@ def pad_shortcut(x: Array, features: int, strides: int) -> Array:
   if extra:
     x = jnp.pad(x, ((0, 0), (0, 0), (0, 0), (extra // 2, extra - extra // 2)))
   return x
+
+
+def scale_width(features: int, width_mult: float) -> int:
+  """int(features * width_mult), at least 1: the channels of a conv in a thinned network."""
+  return max(1, int(features * width_mult))
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:

@@ -22,6 +22,7 @@ from jaxcls.models.registry import create_model
 
 CIFAR = (1, 32, 32, 3)
 FASHION = (1, 28, 28, 1)
+IMAGENET_299 = (1, 299, 299, 3)  # the Inceptions' and Xception's ImageNet input
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,7 +34,8 @@ class Row:
   overrides: tuple[tuple[str, Any], ...] = ()
   num_classes: int = 10
   # Who printed the published figure: seed A's table ('A'), seed A's 2021 README ('A 2021'),
-  # seed B ('B'), a paper ('paper'), or nobody ('').
+  # seed B ('B'), a paper ('paper'), a reference implementation ('timm', 'torchvision'), or
+  # nobody ('').
   source: str = ''
   published_params: Optional[str] = None  # as printed: '1,327,226' or '15.3M'
   counted_as: str = 'total'  # which of our counts the seed printed: total | params
@@ -87,6 +89,20 @@ ROWS = (
         published_params='26,330,026', counted_as='params'),
     Row('Shake-Shake-26 2x64d', 'shake_shake26_2x64d', FASHION, source='B',
         published_params='11,708,362', counted_as='params'),
+    # The planned families (SPEC §11): the CIFAR form, then the ImageNet form checked against
+    # the reference implementation's count.
+    Row('Inception-v3 (CIFAR form)', 'inception_v3'),
+    Row('Inception-v3 (no aux head)', 'inception_v3', IMAGENET_299, (('stem', 'imagenet'),),
+        num_classes=1000, source='torchvision', published_params='23,834,568',
+        counted_as='params', published_batch_stats='34,432'),
+    Row('Inception-v4 (CIFAR form)', 'inception_v4'),
+    Row('Inception-v4', 'inception_v4', IMAGENET_299, (('stem', 'imagenet'),), num_classes=1000,
+        source='timm', published_params='42,679,816', counted_as='params',
+        published_batch_stats='63,168'),
+    Row('Xception (CIFAR form)', 'xception'),
+    Row('Xception (legacy_xception)', 'xception', IMAGENET_299, (('stem', 'imagenet'),),
+        num_classes=1000, source='timm', published_params='22,855,952', counted_as='params',
+        published_batch_stats='54,528'),
 )
 
 
