@@ -1,0 +1,58 @@
+"""The CIFAR recipe of weiaicunzai/pytorch-cifar100, whose table holds the published CIFAR-100
+figures of the Inception-v3, Inception-v4 and Xception rows (SPEC §10), shared by their configs.
+
+Its README ("Training Details") and train.py: 200 epochs, batch 128, SGD lr 0.1, momentum 0.9
+without Nesterov, PyTorch's coupled weight decay 5e-4 on all parameters, lr x0.2 at epochs 60,
+120 and 160, a linear warm-up over the first epoch (`-warm 1`), plain cross-entropy; data: a
+4-px zero-pad random crop, a horizontal flip and per-channel normalisation with the training
+split's mean/std. train.py steps `MultiStepLR(milestones=[60, 120, 160])` with the 1-based epoch
+at the start of each epoch, so the lr drops from 0-based epoch 59: the milestones here are
+59, 119, 159. Not reproduced: its `RandomRotation(15)` (jaxcls has no rotation augmentation).
+
+Its models are its own CIFAR ports of the papers' networks, which differ from ours in details
+(each model config says how); ours are the papers' modules with a CIFAR stem (SPEC §11).
+
+Variants: `cifar100` trains and evaluates on CIFAR-100, the dataset of the published rows (the
+default is CIFAR-10).
+"""
+
+from collections.abc import Mapping
+from typing import Any, Optional
+
+import ml_collections
+
+from configs import default
+
+VARIANTS = ('cifar100',)
+
+
+def recipe(model_name: str, arg: Optional[str], *, config_file: str,
+           model_fields: Mapping[str, Any]) -> ml_collections.ConfigDict:
+  """The recipe for `model_name`; `model_fields` are placeholders on `config.model` (None: the
+  model's preset), listed so that the command line can set them."""
+  variants = default.parse_variants(arg, VARIANTS, config_file)
+  config = default.get_config()
+  config.model.name = model_name
+  for key, value in model_fields.items():
+    config.model[key] = value
+  config.dataset.name = 'cifar100' if 'cifar100' in variants else 'cifar10'
+  config.num_epochs = 200
+  config.batch_size = 128
+  config.optim.lr = 0.1
+  config.optim.momentum = 0.9
+  config.optim.nesterov = False
+  config.optim.weight_decay = 5e-4
+  config.optim.weight_decay_on = 'all'
+  config.schedule.name = 'step'
+  config.schedule.warmup_epochs = 1.0
+  config.schedule.milestones = (59, 119, 159)
+  config.schedule.factor = 0.2
+  config.label_smoothing = 0.0
+  config.mix.name = 'none'
+  config.augment.mean = None  # from the training split, as the repository's statistics are
+  config.augment.std = None
+  config.augment.crop_padding = 4
+  config.augment.pad_mode = 'zero'
+  config.augment.flip = True
+  config.augment.cutout_size = 0
+  return config
