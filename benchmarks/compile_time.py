@@ -3,6 +3,8 @@ r"""First-step compile time of the train step: what a user waits for before trai
     python benchmarks/compile_time.py                          # every seed-A model
     python benchmarks/compile_time.py --config configs/resnet50b.py [--config ...]
     python benchmarks/compile_time.py --models resnet50b,densenet100k12 --batch-size 128
+    python benchmarks/compile_time.py --models inception_v3,inception_v4,xception
+    python benchmarks/compile_time.py --models all              # every registered model
 
 Prints one JSON line: per config, `lower_s` (trace the step and lower it to StableHLO) and
 `compile_s` (XLA compile), with their CPU seconds, for the train step
@@ -22,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import ml_collections  # pylint: disable=g-import-not-at-top
 
 from benchmarks import common  # pylint: disable=g-import-not-at-top
-from jaxcls import report  # pylint: disable=g-import-not-at-top
+from jaxcls import models, report  # pylint: disable=g-import-not-at-top
 
 
 def seed_a_models() -> list[str]:
@@ -33,6 +35,16 @@ def seed_a_models() -> list[str]:
     if name not in names:
       names.append(name)
   return names
+
+
+def model_names(spec: Optional[str]) -> list[str]:
+  """`--models`: comma-separated names, 'all' (every registered model, the planned families'
+  included), or None (seed A's models)."""
+  if spec is None:
+    return seed_a_models()
+  if spec.strip() == 'all':
+    return models.list_models()
+  return [n.strip() for n in spec.split(',') if n.strip()]
 
 
 def model_target(name: str) -> str:
@@ -59,7 +71,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
   parser.add_argument('--config', action='append', default=[],
                       help='config file[:variants]; repeat for several (default: --models)')
   parser.add_argument('--models', help='comma-separated model names, each with its config file '
-                      'or seed A\'s recipe (default: every seed-A model)')
+                      'or seed A\'s recipe; "all" for every registered model (default: every '
+                      'seed-A model)')
   parser.add_argument('--batch-size', type=int, help='global batch (default: each config\'s)')
   parser.add_argument('--dtype', choices=('float32', 'bfloat16', 'float16'))
   parser.add_argument('--record', metavar='NAME',
@@ -70,8 +83,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
   args, overrides = common.parse(parser, argv)
   targets = list(args.config)
   if args.models or not targets:
-    names = args.models.split(',') if args.models else seed_a_models()
-    targets += [model_target(n.strip()) for n in names if n.strip()]
+    targets += [model_target(n) for n in model_names(args.models)]
   results = []
   for target in targets:
     config = report.apply_overrides(common.target_config(target), overrides)
