@@ -18,14 +18,9 @@ branch of its 35x35 modules is a 3x3 conv, and the pool of its second grid reduc
 average pool; ours keeps the paper's (torchvision's) modules.
 """
 
-from ml_collections import config_dict
-
 from configs import pytorch_cifar100
 
 
 def get_config(arg=None):
-  return pytorch_cifar100.recipe(
-      'inception_v3', arg, config_file='configs/inception_v3.py',
-      model_fields=dict(stem='cifar', stage_sizes=config_dict.placeholder(tuple),
-                        width_mult=config_dict.placeholder(float),
-                        dropout_rate=config_dict.placeholder(float)))
+  return pytorch_cifar100.recipe('inception_v3', arg, config_file='configs/inception_v3.py',
+                                 depth_fields={'stage_sizes': tuple})

@@ -18,14 +18,9 @@ Its port differs from ours: its stem starts with an unpadded 3x3 and rebuilds th
 branches at stride 1 (grids 30 -> 14 -> 7), and its pool branches count the zero padding.
 """
 
-from ml_collections import config_dict
-
 from configs import pytorch_cifar100
 
 
 def get_config(arg=None):
-  return pytorch_cifar100.recipe(
-      'inception_v4', arg, config_file='configs/inception_v4.py',
-      model_fields=dict(stem='cifar', stage_sizes=config_dict.placeholder(tuple),
-                        width_mult=config_dict.placeholder(float),
-                        dropout_rate=config_dict.placeholder(float)))
+  return pytorch_cifar100.recipe('inception_v4', arg, config_file='configs/inception_v4.py',
+                                 depth_fields={'stage_sizes': tuple})

@@ -17,9 +17,10 @@ default is CIFAR-10).
 """
 
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Optional
 
 import ml_collections
+from ml_collections import config_dict
 
 from configs import default
 
@@ -27,14 +28,20 @@ VARIANTS = ('cifar100',)
 
 
 def recipe(model_name: str, arg: Optional[str], *, config_file: str,
-           model_fields: Mapping[str, Any]) -> ml_collections.ConfigDict:
-  """The recipe for `model_name`; `model_fields` are placeholders on `config.model` (None: the
-  model's preset), listed so that the command line can set them."""
+           depth_fields: Mapping[str, type]) -> ml_collections.ConfigDict:
+  """The recipe for `model_name` in its CIFAR form (`model.stem='cifar'`).
+
+  `model.width_mult`, `model.dropout_rate` and the model's `depth_fields` (name: type) are
+  placeholders, None meaning the model's preset, listed so that the command line can set them.
+  """
   variants = default.parse_variants(arg, VARIANTS, config_file)
   config = default.get_config()
   config.model.name = model_name
-  for key, value in model_fields.items():
-    config.model[key] = value
+  config.model.stem = 'cifar'  # 'imagenet': the 299 px network
+  config.model.width_mult = config_dict.placeholder(float)
+  config.model.dropout_rate = config_dict.placeholder(float)
+  for key, kind in depth_fields.items():
+    config.model[key] = config_dict.placeholder(kind)
   config.dataset.name = 'cifar100' if 'cifar100' in variants else 'cifar10'
   config.num_epochs = 200
   config.batch_size = 128

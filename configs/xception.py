@@ -19,14 +19,9 @@ instead of the first, gives its shortcut convs biases and has no dropout (ours: 
 `--config.model.dropout_rate=0` to drop it).
 """
 
-from ml_collections import config_dict
-
 from configs import pytorch_cifar100
 
 
 def get_config(arg=None):
-  return pytorch_cifar100.recipe(
-      'xception', arg, config_file='configs/xception.py',
-      model_fields=dict(stem='cifar', middle_blocks=config_dict.placeholder(int),
-                        width_mult=config_dict.placeholder(float),
-                        dropout_rate=config_dict.placeholder(float)))
+  return pytorch_cifar100.recipe('xception', arg, config_file='configs/xception.py',
+                                 depth_fields={'middle_blocks': int})

@@ -63,7 +63,7 @@ def _grid_v4(path: tuple[str, ...]) -> int:
   """The CIFAR Inception-v4 on 32x32: stem and Inception-A 32, -B 15, -C 7."""
   block, conv = path[0], path[1] if len(path) > 1 else ''
   if block == 'reduction_a':
-    return 15 if conv in ('branch0_0', 'branch1_2') else 32
+    return 15 if conv in ('branch0', 'branch1_2') else 32
   if block == 'reduction_b':
     return 7 if conv in ('branch0_1', 'branch1_3') else 15
   if block.startswith('inception_b'):
@@ -184,9 +184,9 @@ def test_bad_fields_are_user_errors(name, field, value, message):
 
 
 def test_bad_depths_are_user_errors():
-  with pytest.raises(UserError, match=r'^model\.stage_sizes: three module counts'):
+  with pytest.raises(UserError, match=r'^model\.stage_sizes: 3 module counts'):
     count_params(create_model('inception_v3', stage_sizes=(3, 4)))
-  with pytest.raises(UserError, match=r'^model\.stage_sizes: three module counts'):
+  with pytest.raises(UserError, match=r'^model\.stage_sizes: 3 module counts'):
     count_params(create_model('inception_v4', stage_sizes=(4, -1, 3)))
   with pytest.raises(UserError, match=r'^model\.middle_blocks: must be >= 0'):
     count_params(create_model('xception', middle_blocks=-1))

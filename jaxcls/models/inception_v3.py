@@ -36,11 +36,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxcls.errors import UserError
 from jaxcls.models import layers
 from jaxcls.models.registry import register_model
-
-ModuleDef = Any
 
 
 def _avg_pool(x: jax.Array) -> jax.Array:
@@ -51,106 +48,79 @@ def _max_pool(x: jax.Array) -> jax.Array:
   return nn.max_pool(x, (3, 3), (2, 2))
 
 
-class InceptionA(nn.Module):
+class InceptionA(layers.Branches):
   """Mixed_5b-d: 1x1 | 1x1 -> 5x5 | 1x1 -> 3x3 -> 3x3 | avg-pool -> 1x1 (pool_features)."""
   pool_features: int
-  width_mult: float
-  unit: ModuleDef
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    c = functools.partial(layers.scale_width, width_mult=self.width_mult)
-    unit = self.unit
-    b1 = unit(c(64), (1, 1), name='branch1x1')(x)
-    b5 = unit(c(48), (1, 1), name='branch5x5_1')(x)
-    b5 = unit(c(64), (5, 5), name='branch5x5_2')(b5)
-    b3 = unit(c(64), (1, 1), name='branch3x3dbl_1')(x)
-    b3 = unit(c(96), (3, 3), name='branch3x3dbl_2')(b3)
-    b3 = unit(c(96), (3, 3), name='branch3x3dbl_3')(b3)
-    bp = unit(c(self.pool_features), (1, 1), name='branch_pool')(_avg_pool(x))
-    return jnp.concatenate([b1, b5, b3, bp], axis=-1)
+    return jnp.concatenate([
+        self.branch(x, 'branch1x1', (64, (1, 1))),
+        self.branch(x, 'branch5x5', (48, (1, 1)), (64, (5, 5))),
+        self.branch(x, 'branch3x3dbl', (64, (1, 1)), (96, (3, 3)), (96, (3, 3))),
+        self.branch(_avg_pool(x), 'branch_pool', (self.pool_features, (1, 1))),
+    ], axis=-1)
 
 
-class InceptionB(nn.Module):
+class InceptionB(layers.Branches):
   """Mixed_6a, the 35 -> 17 grid reduction: 3x3/2 | 1x1 -> 3x3 -> 3x3/2 | max-pool 3x3/2."""
-  width_mult: float
-  unit: ModuleDef
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    c = functools.partial(layers.scale_width, width_mult=self.width_mult)
-    unit = functools.partial(self.unit, padding='VALID')
-    b3 = unit(c(384), (3, 3), 2, name='branch3x3')(x)
-    bd = self.unit(c(64), (1, 1), name='branch3x3dbl_1')(x)
-    bd = self.unit(c(96), (3, 3), name='branch3x3dbl_2')(bd)
-    bd = unit(c(96), (3, 3), 2, name='branch3x3dbl_3')(bd)
-    return jnp.concatenate([b3, bd, _max_pool(x)], axis=-1)
+    return jnp.concatenate([
+        self.branch(x, 'branch3x3', (384, (3, 3), 2, 'VALID')),
+        self.branch(x, 'branch3x3dbl', (64, (1, 1)), (96, (3, 3)), (96, (3, 3), 2, 'VALID')),
+        _max_pool(x),
+    ], axis=-1)
 
 
-class InceptionC(nn.Module):
+class InceptionC(layers.Branches):
   """Mixed_6b-e (Figure 6, n = 7): 1x1 | 1x1 -> 1x7 -> 7x1 | 1x1 -> 7x1 -> 1x7 -> 7x1 -> 1x7 |
   avg-pool -> 1x1; 192 channels each, the inner convs c7 wide."""
   channels_7x7: int
-  width_mult: float
-  unit: ModuleDef
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    c = functools.partial(layers.scale_width, width_mult=self.width_mult)
-    unit, c7 = self.unit, c(self.channels_7x7)
-    b1 = unit(c(192), (1, 1), name='branch1x1')(x)
-    b7 = unit(c7, (1, 1), name='branch7x7_1')(x)
-    b7 = unit(c7, (1, 7), name='branch7x7_2')(b7)
-    b7 = unit(c(192), (7, 1), name='branch7x7_3')(b7)
-    bd = unit(c7, (1, 1), name='branch7x7dbl_1')(x)
-    bd = unit(c7, (7, 1), name='branch7x7dbl_2')(bd)
-    bd = unit(c7, (1, 7), name='branch7x7dbl_3')(bd)
-    bd = unit(c7, (7, 1), name='branch7x7dbl_4')(bd)
-    bd = unit(c(192), (1, 7), name='branch7x7dbl_5')(bd)
-    bp = unit(c(192), (1, 1), name='branch_pool')(_avg_pool(x))
-    return jnp.concatenate([b1, b7, bd, bp], axis=-1)
+    c7 = self.channels_7x7
+    return jnp.concatenate([
+        self.branch(x, 'branch1x1', (192, (1, 1))),
+        self.branch(x, 'branch7x7', (c7, (1, 1)), (c7, (1, 7)), (192, (7, 1))),
+        self.branch(x, 'branch7x7dbl', (c7, (1, 1)), (c7, (7, 1)), (c7, (1, 7)), (c7, (7, 1)),
+                    (192, (1, 7))),
+        self.branch(_avg_pool(x), 'branch_pool', (192, (1, 1))),
+    ], axis=-1)
 
 
-class InceptionD(nn.Module):
+class InceptionD(layers.Branches):
   """Mixed_7a, the 17 -> 8 grid reduction: 1x1 -> 3x3/2 | 1x1 -> 1x7 -> 7x1 -> 3x3/2 |
   max-pool 3x3/2."""
-  width_mult: float
-  unit: ModuleDef
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    c = functools.partial(layers.scale_width, width_mult=self.width_mult)
-    unit = self.unit
-    reduce = functools.partial(self.unit, strides=2, padding='VALID')
-    b3 = unit(c(192), (1, 1), name='branch3x3_1')(x)
-    b3 = reduce(c(320), (3, 3), name='branch3x3_2')(b3)
-    b7 = unit(c(192), (1, 1), name='branch7x7x3_1')(x)
-    b7 = unit(c(192), (1, 7), name='branch7x7x3_2')(b7)
-    b7 = unit(c(192), (7, 1), name='branch7x7x3_3')(b7)
-    b7 = reduce(c(192), (3, 3), name='branch7x7x3_4')(b7)
-    return jnp.concatenate([b3, b7, _max_pool(x)], axis=-1)
+    return jnp.concatenate([
+        self.branch(x, 'branch3x3', (192, (1, 1)), (320, (3, 3), 2, 'VALID')),
+        self.branch(x, 'branch7x7x3', (192, (1, 1)), (192, (1, 7)), (192, (7, 1)),
+                    (192, (3, 3), 2, 'VALID')),
+        _max_pool(x),
+    ], axis=-1)
 
 
-class InceptionE(nn.Module):
+class InceptionE(layers.Branches):
   """Mixed_7b-c (Figure 7): 1x1 | 1x1 -> (1x3, 3x1) | 1x1 -> 3x3 -> (1x3, 3x1) |
   avg-pool -> 1x1."""
-  width_mult: float
-  unit: ModuleDef
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    c = functools.partial(layers.scale_width, width_mult=self.width_mult)
-    unit = self.unit
-    b1 = unit(c(320), (1, 1), name='branch1x1')(x)
-    b3 = unit(c(384), (1, 1), name='branch3x3_1')(x)
-    b3 = jnp.concatenate([unit(c(384), (1, 3), name='branch3x3_2a')(b3),
-                          unit(c(384), (3, 1), name='branch3x3_2b')(b3)], axis=-1)
-    bd = unit(c(448), (1, 1), name='branch3x3dbl_1')(x)
-    bd = unit(c(384), (3, 3), name='branch3x3dbl_2')(bd)
-    bd = jnp.concatenate([unit(c(384), (1, 3), name='branch3x3dbl_3a')(bd),
-                          unit(c(384), (3, 1), name='branch3x3dbl_3b')(bd)], axis=-1)
-    bp = unit(c(192), (1, 1), name='branch_pool')(_avg_pool(x))
-    return jnp.concatenate([b1, b3, bd, bp], axis=-1)
+    b3 = self.branch(x, 'branch3x3_1', (384, (1, 1)))
+    bd = self.branch(x, 'branch3x3dbl', (448, (1, 1)), (384, (3, 3)))
+    return jnp.concatenate([
+        self.branch(x, 'branch1x1', (320, (1, 1))),
+        self.branch(b3, 'branch3x3_2a', (384, (1, 3))),
+        self.branch(b3, 'branch3x3_2b', (384, (3, 1))),
+        self.branch(bd, 'branch3x3dbl_3a', (384, (1, 3))),
+        self.branch(bd, 'branch3x3dbl_3b', (384, (3, 1))),
+        self.branch(_avg_pool(x), 'branch_pool', (192, (1, 1))),
+    ], axis=-1)
 
 
 def _channels_7x7(index: int, count: int) -> int:
@@ -178,13 +148,10 @@ class InceptionV3(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-    _check_stage_sizes(self.stage_sizes)
+    layers.check_stage_sizes(self.stage_sizes, ('Mixed_5', 'Mixed_6', 'Mixed_7'))
     w = layers.check_width_mult(self.width_mult)
-    layers.check_dropout_rate(self.dropout_rate)
     imagenet = layers.check_choice('stem', self.stem) == 'imagenet'
-    norm = functools.partial(layers.norm_def('torch', self.dtype, train), epsilon=1e-3)
-    unit = functools.partial(layers.ConvNormAct, conv=layers.conv_def('torch', self.dtype),
-                             norm=norm)
+    unit = layers.conv_norm_act_def('torch', self.dtype, train, epsilon=1e-3)
     c = functools.partial(layers.scale_width, width_mult=w)
     strides, padding = (2, 'VALID') if imagenet else (1, 'SAME')
 
@@ -201,24 +168,14 @@ class InceptionV3(nn.Module):
 
     n5, n6, n7 = self.stage_sizes
     for i in range(n5):
-      x = InceptionA(32 if i == 0 else 64, w, unit, name=f'Mixed_5{chr(98 + i)}')(x)
+      x = InceptionA(w, unit, 32 if i == 0 else 64, name=f'Mixed_5{chr(ord("b") + i)}')(x)
     x = InceptionB(w, unit, name='Mixed_6a')(x)
     for i in range(n6):
-      x = InceptionC(_channels_7x7(i, n6), w, unit, name=f'Mixed_6{chr(98 + i)}')(x)
+      x = InceptionC(w, unit, _channels_7x7(i, n6), name=f'Mixed_6{chr(ord("b") + i)}')(x)
     x = InceptionD(w, unit, name='Mixed_7a')(x)
     for i in range(n7):
-      x = InceptionE(w, unit, name=f'Mixed_7{chr(98 + i)}')(x)
-
-    x = jnp.mean(x, axis=(1, 2))
-    x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-    dense = layers.dense_def('torch', self.dtype)
-    return dense(self.num_classes, name='fc')(x).astype(jnp.float32)
-
-
-def _check_stage_sizes(stage_sizes: tuple[int, ...]) -> None:
-  if len(stage_sizes) != 3 or any(n < 0 for n in stage_sizes):
-    raise UserError(f'model.stage_sizes: three module counts >= 0 (Mixed_5, 6, 7), got '
-                    f'{stage_sizes!r}')
+      x = InceptionE(w, unit, name=f'Mixed_7{chr(ord("b") + i)}')(x)
+    return layers.classifier_head(x, self.num_classes, self.dropout_rate, train, self.dtype)
 
 
 @register_model

@@ -35,33 +35,23 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxcls.errors import UserError
 from jaxcls.models import layers
 from jaxcls.models.registry import register_model
-
-ModuleDef = Any
-# (features, kernel) of each conv of a branch; the last may add (strides, padding).
-ConvSpec = tuple[Any, ...]
 
 
 def _avg_pool(x: jax.Array) -> jax.Array:
   return nn.avg_pool(x, (3, 3), (1, 1), padding='SAME', count_include_pad=False)
 
 
-class _Module(nn.Module):
-  """Base of the modules: `branch` chains ConvNormAct units named `{name}_{i}`."""
-  width_mult: float
-  unit: ModuleDef
-
-  def branch(self, x: jax.Array, name: str, *specs: ConvSpec) -> jax.Array:
-    for i, (features, kernel, *rest) in enumerate(specs):
-      features = layers.scale_width(features, self.width_mult)
-      x = self.unit(features, kernel, *rest, name=f'{name}_{i}')(x)
-    return x
+class _Branches(layers.Branches):
+  first_index = 0  # timm's names: branch1_0, branch1_1, ...
 
 
-class Mixed3a(_Module):
-  """Stem, 147 -> 73: max-pool 3x3/2 | 3x3/2 V 96 (160 channels)."""
+class PoolAndConv(_Branches):
+  """The stem's Mixed_3a (147 -> 73: max-pool 3x3/2 | 3x3/2 V 96) and Mixed_5a (71 -> 35:
+  3x3/2 V 192 | max-pool 3x3/2): a max-pool and a conv of the same stride, concatenated."""
+  features: int
+  pool_first: bool
   strides: int = 2
   padding: str = 'VALID'
 
@@ -69,10 +59,11 @@ class Mixed3a(_Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     s = self.strides
     pool = nn.max_pool(x, (3, 3), (s, s), padding=self.padding)
-    return jnp.concatenate([pool, self.branch(x, 'conv', (96, (3, 3), s, self.padding))], -1)
+    conv = self.branch(x, 'conv', (self.features, (3, 3), s, self.padding))
+    return jnp.concatenate([pool, conv] if self.pool_first else [conv, pool], axis=-1)
 
 
-class Mixed4a(_Module):
+class Mixed4a(_Branches):
   """Stem, 73 -> 71: 1x1 64 -> 3x3 V 96 | 1x1 64 -> 1x7 64 -> 7x1 64 -> 3x3 V 96 (192)."""
   padding: str = 'VALID'
 
@@ -84,19 +75,7 @@ class Mixed4a(_Module):
     return jnp.concatenate([x0, x1], axis=-1)
 
 
-class Mixed5a(_Module):
-  """Stem, 71 -> 35: 3x3/2 V 192 | max-pool 3x3/2 (384 channels)."""
-  strides: int = 2
-  padding: str = 'VALID'
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    s = self.strides
-    pool = nn.max_pool(x, (3, 3), (s, s), padding=self.padding)
-    return jnp.concatenate([self.branch(x, 'conv', (192, (3, 3), s, self.padding)), pool], -1)
-
-
-class InceptionA(_Module):
+class InceptionA(_Branches):
   """Figure 4, 35x35: 1x1 96 | 1x1 64 -> 3x3 96 | 1x1 64 -> 3x3 96 -> 3x3 96 |
   avg-pool -> 1x1 96 (384)."""
 
@@ -110,7 +89,7 @@ class InceptionA(_Module):
     ], axis=-1)
 
 
-class ReductionA(_Module):
+class ReductionA(_Branches):
   """Figure 7, 35 -> 17 (k, l, m, n = 192, 224, 256, 384): 3x3/2 V 384 |
   1x1 192 -> 3x3 224 -> 3x3/2 V 256 | max-pool 3x3/2 (1024)."""
 
@@ -123,7 +102,7 @@ class ReductionA(_Module):
     ], axis=-1)
 
 
-class InceptionB(_Module):
+class InceptionB(_Branches):
   """Figure 5, 17x17: 1x1 384 | 1x1 192 -> 1x7 224 -> 7x1 256 |
   1x1 192 -> 7x1 192 -> 1x7 224 -> 7x1 224 -> 1x7 256 | avg-pool -> 1x1 128 (1024)."""
 
@@ -138,7 +117,7 @@ class InceptionB(_Module):
     ], axis=-1)
 
 
-class ReductionB(_Module):
+class ReductionB(_Branches):
   """Figure 8, 17 -> 8: 1x1 192 -> 3x3/2 V 192 | 1x1 256 -> 1x7 256 -> 7x1 320 -> 3x3/2 V 320 |
   max-pool 3x3/2 (1536)."""
 
@@ -152,20 +131,20 @@ class ReductionB(_Module):
     ], axis=-1)
 
 
-class InceptionC(_Module):
+class InceptionC(_Branches):
   """Figure 6, 8x8: 1x1 256 | 1x1 384 -> (1x3 256, 3x1 256) |
   1x1 384 -> 3x1 448 -> 1x3 512 -> (1x3 256, 3x1 256) | avg-pool -> 1x1 256 (1536)."""
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    x1 = self.branch(x, 'branch1', (384, (1, 1)))
+    x1 = self.branch(x, 'branch1_0', (384, (1, 1)))
     x2 = self.branch(x, 'branch2', (384, (1, 1)), (448, (3, 1)), (512, (1, 3)))
     return jnp.concatenate([
         self.branch(x, 'branch0', (256, (1, 1))),
-        self.branch(x1, 'branch1a', (256, (1, 3))),
-        self.branch(x1, 'branch1b', (256, (3, 1))),
-        self.branch(x2, 'branch2a', (256, (1, 3))),
-        self.branch(x2, 'branch2b', (256, (3, 1))),
+        self.branch(x1, 'branch1_1a', (256, (1, 3))),
+        self.branch(x1, 'branch1_1b', (256, (3, 1))),
+        self.branch(x2, 'branch2_3a', (256, (1, 3))),
+        self.branch(x2, 'branch2_3b', (256, (3, 1))),
         self.branch(_avg_pool(x), 'branch3', (256, (1, 1))),
     ], axis=-1)
 
@@ -190,15 +169,10 @@ class InceptionV4(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-    if len(self.stage_sizes) != 3 or any(n < 0 for n in self.stage_sizes):
-      raise UserError(f'model.stage_sizes: three module counts >= 0 (Inception-A, -B, -C), '
-                      f'got {self.stage_sizes!r}')
+    layers.check_stage_sizes(self.stage_sizes, ('Inception-A', 'Inception-B', 'Inception-C'))
     w = layers.check_width_mult(self.width_mult)
-    layers.check_dropout_rate(self.dropout_rate)
     imagenet = layers.check_choice('stem', self.stem) == 'imagenet'
-    norm = functools.partial(layers.norm_def('torch', self.dtype, train), epsilon=1e-3)
-    unit = functools.partial(layers.ConvNormAct, conv=layers.conv_def('torch', self.dtype),
-                             norm=norm)
+    unit = layers.conv_norm_act_def('torch', self.dtype, train, epsilon=1e-3)
     c = functools.partial(layers.scale_width, width_mult=w)
     strides, padding = (2, 'VALID') if imagenet else (1, 'SAME')
 
@@ -206,9 +180,9 @@ class InceptionV4(nn.Module):
     x = unit(c(32), (3, 3), strides, padding, name='stem_conv1')(x)
     x = unit(c(32), (3, 3), padding=padding, name='stem_conv2')(x)
     x = unit(c(64), (3, 3), name='stem_conv3')(x)
-    x = Mixed3a(w, unit, strides, padding, name='mixed_3a')(x)
+    x = PoolAndConv(w, unit, 96, True, strides, padding, name='mixed_3a')(x)
     x = Mixed4a(w, unit, padding, name='mixed_4a')(x)
-    x = Mixed5a(w, unit, strides, padding, name='mixed_5a')(x)
+    x = PoolAndConv(w, unit, 192, False, strides, padding, name='mixed_5a')(x)
 
     n_a, n_b, n_c = self.stage_sizes
     for i in range(n_a):
@@ -220,10 +194,8 @@ class InceptionV4(nn.Module):
     for i in range(n_c):
       x = InceptionC(w, unit, name=f'inception_c{i + 1}')(x)
 
-    x = jnp.mean(x, axis=(1, 2))
-    x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-    dense = layers.dense_def('torch', self.dtype)
-    return dense(self.num_classes, name='last_linear')(x).astype(jnp.float32)
+    return layers.classifier_head(x, self.num_classes, self.dropout_rate, train, self.dtype,
+                                  name='last_linear')
 
 
 @register_model

@@ -168,6 +168,50 @@ class ConvNormAct(nn.Module):
     return self.act(self.norm()(x))
 
 
+def conv_norm_act_def(convention: str, dtype: Any, train: bool, **norm_fields: Any) -> ModuleDef:
+  """`ConvNormAct` with the convention's conv and BN; `norm_fields` override BN's (epsilon)."""
+  norm = functools.partial(norm_def(convention, dtype, train), **norm_fields)
+  return functools.partial(ConvNormAct, conv=conv_def(convention, dtype), norm=norm)
+
+
+# (features, kernel_size[, strides, padding]) of one ConvNormAct of a branch.
+ConvSpec = tuple[Any, ...]
+
+
+class Branches(nn.Module):
+  """Base of the multi-branch (Inception) modules: `branch` chains ConvNormAct units.
+
+  A branch of one conv is named `name`; the convs of a longer one `name_i`, counting from
+  `first_index` (1 in torchvision's names, 0 in timm's).
+  """
+  width_mult: float
+  unit: ModuleDef  # a ConvNormAct def
+  first_index = 1  # a class constant, not a field
+
+  def branch(self, x: Array, name: str, *specs: ConvSpec) -> Array:
+    """Applies the convs `specs` in turn, each with its channels times `width_mult`."""
+    for i, (features, *rest) in enumerate(specs):
+      conv_name = name if len(specs) == 1 else f'{name}_{i + self.first_index}'
+      x = self.unit(scale_width(features, self.width_mult), *rest, name=conv_name)(x)
+    return x
+
+
+def classifier_head(x: Array, num_classes: int, dropout_rate: float, train: bool, dtype: Any,
+                    name: str = 'fc') -> Array:
+  """Global average pool -> dropout (the 'dropout' rng stream) -> Dense with PyTorch's init;
+  float32 logits."""
+  x = jnp.mean(x, axis=(1, 2))
+  x = nn.Dropout(check_dropout_rate(dropout_rate), deterministic=not train)(x)
+  return dense_def('torch', dtype)(num_classes, name=name)(x).astype(jnp.float32)
+
+
+def check_stage_sizes(stage_sizes: Sequence[int], stages: Sequence[str]) -> None:
+  """Raises UserError unless `stage_sizes` holds one module count >= 0 per stage."""
+  if len(stage_sizes) != len(stages) or any(n < 0 for n in stage_sizes):
+    raise UserError(f'model.stage_sizes: {len(stages)} module counts >= 0 '
+                    f'({", ".join(stages)}), got {tuple(stage_sizes)!r}')
+
+
 def avg_pool_same(x: Array, strides: int) -> Array:
   """AvgPool (s x s)/s with TF SAME padding, averaging only real pixels at a ragged edge.
 

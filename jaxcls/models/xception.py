@@ -1,5 +1,6 @@
 """Xception (Chollet 2017, "Xception: Deep Learning with Depthwise Separable Convolutions"), laid
-out as timm's `legacy_xception` (the Keras network; module names follow timm).
+out as timm's `legacy_xception` (the Keras network; conv1, bn1, block1, skip, skipbn, fc and
+the like are timm's names; timm's `rep` sequence is named sepconv1, bn1, ... here).
 
 Two forms, picked by `stem` (SPEC §11):
 - 'imagenet': the network for 299x299 inputs (Figure 5). Stem 3x3/2 V 32 (149) and 3x3 V 64
@@ -113,7 +114,6 @@ class Xception(nn.Module):
       raise UserError(f'model.middle_blocks: must be >= 0, got {self.middle_blocks}')
     c = functools.partial(layers.scale_width, width_mult=layers.check_width_mult(
         self.width_mult))
-    layers.check_dropout_rate(self.dropout_rate)
     imagenet = layers.check_choice('stem', self.stem) == 'imagenet'
     conv = layers.conv_def('torch', self.dtype)
     norm = layers.norm_def('torch', self.dtype, train)
@@ -135,10 +135,7 @@ class Xception(nn.Module):
 
     x = jax.nn.relu(norm(name='bn3')(SeparableConv(c(1536), conv, name='conv3')(x)))
     x = jax.nn.relu(norm(name='bn4')(SeparableConv(c(2048), conv, name='conv4')(x)))
-    x = jnp.mean(x, axis=(1, 2))
-    x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-    dense = layers.dense_def('torch', self.dtype)
-    return dense(self.num_classes, name='fc')(x).astype(jnp.float32)
+    return layers.classifier_head(x, self.num_classes, self.dropout_rate, train, self.dtype)
 
 
 @register_model
