@@ -3,6 +3,8 @@ r"""First-step compile time of the train step: what a user waits for before trai
     python benchmarks/compile_time.py                          # every seed-A model
     python benchmarks/compile_time.py --config configs/resnet50b.py [--config ...]
     python benchmarks/compile_time.py --models resnet50b,densenet100k12 --batch-size 128
+    python benchmarks/compile_time.py --models inception_v3,inception_v4,xception
+    python benchmarks/compile_time.py --models all              # every registered model
     python benchmarks/compile_time.py --families resnest,tresnet,ibn   # every model they register
 
 Prints one JSON line: per config, `lower_s` (trace the step and lower it to StableHLO) and
@@ -23,9 +25,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import ml_collections  # pylint: disable=g-import-not-at-top
 
 from benchmarks import common  # pylint: disable=g-import-not-at-top
-from jaxcls import report  # pylint: disable=g-import-not-at-top
+from jaxcls import models, report  # pylint: disable=g-import-not-at-top
 from jaxcls.errors import UserError  # pylint: disable=g-import-not-at-top
-from jaxcls.models import list_models  # pylint: disable=g-import-not-at-top
 from jaxcls.models.registry import model_family  # pylint: disable=g-import-not-at-top
 
 
@@ -42,11 +43,21 @@ def seed_a_models() -> list[str]:
 def family_models(families: str) -> list[str]:
   """Every registered model of the comma-separated family modules ('resnest,ibn'), sorted."""
   wanted = {f.strip() for f in families.split(',') if f.strip()}
-  known = {model_family(n) for n in list_models()}
+  known = {model_family(n) for n in models.list_models()}
   if wanted - known:
     raise UserError(f"--families: unknown {', '.join(sorted(wanted - known))}; choose from: "
                     f"{', '.join(sorted(known))}")
-  return [n for n in list_models() if model_family(n) in wanted]
+  return [n for n in models.list_models() if model_family(n) in wanted]
+
+
+def model_names(spec: Optional[str]) -> list[str]:
+  """`--models`: comma-separated names, 'all' (every registered model, the planned families'
+  included), or None (seed A's models)."""
+  if spec is None:
+    return seed_a_models()
+  if spec.strip() == 'all':
+    return models.list_models()
+  return [n.strip() for n in spec.split(',') if n.strip()]
 
 
 def model_target(name: str) -> str:
@@ -73,7 +84,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
   parser.add_argument('--config', action='append', default=[],
                       help='config file[:variants]; repeat for several (default: --models)')
   parser.add_argument('--models', help='comma-separated model names, each with its config file '
-                      'or seed A\'s recipe (default: every seed-A model)')
+                      'or seed A\'s recipe; "all" for every registered model (default: every '
+                      'seed-A model)')
   parser.add_argument('--families', help='comma-separated family modules of jaxcls/models '
                       '(resnest,tresnet,ibn): every model they register, as --models does')
   parser.add_argument('--batch-size', type=int, help='global batch (default: each config\'s)')
@@ -88,8 +100,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
   if args.families:
     targets += [model_target(n) for n in family_models(args.families)]
   if args.models or not targets:
-    names = args.models.split(',') if args.models else seed_a_models()
-    targets += [model_target(n.strip()) for n in names if n.strip()]
+    targets += [model_target(n) for n in model_names(args.models)]
   results = []
   for target in targets:
     config = report.apply_overrides(common.target_config(target), overrides)

@@ -12,7 +12,7 @@ import jax
 import pytest
 
 from benchmarks import common, compile_time, loop_overhead, processes, throughput
-from jaxcls import checkpoint, train
+from jaxcls import checkpoint, models, train
 from tests.conftest import tiny_config
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -90,6 +90,10 @@ def test_compile_time_defaults_to_the_seed_a_models():
   assert compile_time.model_target('no_such_model') == 'seed_a:no_such_model'
   config = common.target_config('seed_a:resnet101b')
   assert config.model.name == 'resnet101b' and config.batch_size == 1024
+  assert compile_time.model_names(None) == names
+  assert compile_time.model_names('all') == models.list_models()
+  assert compile_time.model_names('inception_v3, xception') == ['inception_v3', 'xception']
+  assert compile_time.model_target('xception') == 'configs/xception.py'
 
 
 @pytest.mark.parametrize('kind,dtype,peak', [

@@ -36,6 +36,8 @@ def small_overrides(name: str) -> tuple[tuple[str, object], ...]:
     overrides['blocks'] = tuple((t, c, 1, s) for t, c, _, s in model.blocks)
   if 'upsample' in fields:
     overrides['upsample'] = 1
+  if 'middle_blocks' in fields:  # Xception's middle flow
+    overrides['middle_blocks'] = 1
   if 'widen_factor' in fields:
     overrides['widen_factor'] = 1
   if 'depth' in fields:

@@ -18,7 +18,8 @@ from jaxcls.errors import UserError
 from jaxcls.models import macs
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent.parent / 'configs'
-INPUT_SHAPES = {'cifar10': (32, 32, 3), 'fashion_mnist': (28, 28, 1), 'digits': (32, 32, 1)}
+INPUT_SHAPES = {'cifar10': (32, 32, 3), 'cifar100': (32, 32, 3), 'fashion_mnist': (28, 28, 1),
+                'digits': (32, 32, 1)}
 # `configs/<file>.py` or `configs/<file>.py:<variants>` anywhere in a docstring.
 COMMAND = re.compile(r'configs/(\w+)\.py(?::([\w.,]+))?')
 
@@ -87,7 +88,7 @@ def build(config) -> tuple[int, int]:
 
 def test_helpers_and_configs():
   helpers = sorted(p.stem for p in ALL_FILES if p not in CONFIG_FILES)
-  assert helpers == ['seed_a', 'seed_b']
+  assert helpers == ['pytorch_cifar100', 'seed_a', 'seed_b']
   assert len(CONFIG_FILES) >= 25
 
 
@@ -213,6 +214,22 @@ def test_seed_b_rows(name):
   as_run = load(f'configs/{name}.py:as_run').augment
   assert (as_run.mean, as_run.std) == ((0.0,), (1.0,))
   assert (as_run.crop_padding, as_run.flip, as_run.cutout_size) == (0, False, 0)
+
+
+@pytest.mark.parametrize('name', ['inception_v3', 'inception_v4', 'xception'])
+def test_pytorch_cifar100_rows(name):
+  config = load(f'configs/{name}.py:cifar100')
+  assert (config.model.name, config.model.stem, config.dataset.name) == (name, 'cifar', 'cifar100')
+  assert (config.num_epochs, config.batch_size, config.optim.lr) == (200, 128, 0.1)
+  assert (config.optim.momentum, config.optim.nesterov) == (0.9, False)
+  assert (config.optim.weight_decay, config.optim.weight_decay_on) == (5e-4, 'all')
+  schedule = config.schedule
+  assert (schedule.name, schedule.warmup_epochs, schedule.milestones, schedule.factor) == (
+      'step', 1.0, (59, 119, 159), 0.2)
+  assert (config.augment.crop_padding, config.augment.pad_mode, config.augment.flip) == (
+      4, 'zero', True)
+  assert config.augment.mean is None and config.mix.name == 'none'
+  assert load(f'configs/{name}.py').dataset.name == 'cifar10'
 
 
 def test_shake26_96d_carries_the_shake_shake_image_model():

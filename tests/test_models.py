@@ -14,11 +14,12 @@ from jaxcls.models import dpn, macs, mobilenet_v2, registry, wrn
 
 MODELS = [
     'densenet100k12', 'densenet100k16', 'densenet160k12', 'densenet190k40', 'densenet250k12',
-    'densenet250k24', 'dpn', 'mobilenetv2', 'resnest50d', 'resnet101b', 'resnet101b_ibn_a',
-    'resnet152b', 'resnet170b', 'resnet18', 'resnet34', 'resnet35b', 'resnet35b_ibn_a',
-    'resnet50_ibn_a', 'resnet50b', 'resnet50b_ibn_a', 'resnext101_c32', 'resnext152_c32',
-    'resnext50_c32', 'senet101', 'senet152', 'senet35', 'senet50', 'shake_shake26_2x64d',
-    'shake_shake26_2x96d', 'tresnet_m', 'wideresnet18', 'wrn28_10',
+    'densenet250k24', 'dpn', 'inception_v3', 'inception_v4', 'mobilenetv2', 'resnest50d',
+    'resnet101b', 'resnet101b_ibn_a', 'resnet152b', 'resnet170b', 'resnet18', 'resnet34',
+    'resnet35b', 'resnet35b_ibn_a', 'resnet50_ibn_a', 'resnet50b', 'resnet50b_ibn_a',
+    'resnext101_c32', 'resnext152_c32', 'resnext50_c32', 'senet101', 'senet152', 'senet35',
+    'senet50', 'shake_shake26_2x64d', 'shake_shake26_2x96d', 'tresnet_m', 'wideresnet18',
+    'wrn28_10', 'xception',
 ]
 
 
@@ -61,11 +62,11 @@ def test_bad_survival_prob_is_a_user_error():
     create_model('resnet50b', survival_prob=0.0)
 
 
-def _zeroed(value):
-  """`value` with its first number set to 0 (inside nested tuples too)."""
+def _zeroed(value, number=0):
+  """`value` with its first number set to `number` (inside nested tuples too)."""
   if isinstance(value, tuple):
-    return (_zeroed(value[0]),) + value[1:]
-  return 0
+    return (_zeroed(value[0], number),) + value[1:]
+  return number
 
 
 @pytest.mark.parametrize('name', MODELS)
@@ -77,8 +78,9 @@ def test_every_size_field_of_every_family_refuses_zero_and_floats_refuse_nan(nam
     if field == 'num_classes':
       continue
     if registry.SIZE_FIELD.search(field) and value is not None:
-      with pytest.raises(UserError, match=rf'^model\.{field}: must be an integer from 1 to '):
-        create_model(name, **{field: _zeroed(value)})
+      low = getattr(type(preset), 'FIELD_MINIMA', {}).get(field, 1)  # Inception's may be 0
+      with pytest.raises(UserError, match=rf'^model\.{field}: must be an integer from {low} to '):
+        create_model(name, **{field: _zeroed(value, low - 1)})
       fractional = (2.5,) + value[1:] if isinstance(value, tuple) else 2.5
       with pytest.raises(UserError, match=rf'^model\.{field}: {name!r} needs integers here'):
         create_model(name, **{field: fractional})

@@ -1,7 +1,8 @@
-"""Layers shared by the model families: activations, init conventions, pre-activation units,
-the parameter-free ResNetV2 shortcut, the projection shortcut (with ResNet-D's average-pool
-variant), IBN-a's instance-batch norm, squeeze-and-excitation, stochastic depth and the shake
-primitive (one coefficient forward, another backward) of Shake-Shake and ShakeDrop.
+"""Layers shared by the model families: activations, init conventions, pre-activation units and
+the post-activation Conv-BN-act unit, the parameter-free ResNetV2 shortcut, the projection
+shortcut (with ResNet-D's average-pool variant), IBN-a's instance-batch norm,
+squeeze-and-excitation, stochastic depth and the shake primitive (one coefficient forward,
+another backward) of Shake-Shake and ShakeDrop.
 
 Details that are easy to get wrong:
 - Pre-activation order (He et al. 2016, "Identity Mappings in Deep Residual Networks") is
@@ -68,6 +69,20 @@ def check_choice(field: str, value: str) -> str:
     raise UserError(f"model.{field}: unknown value {value!r}; choose one of: "
                     f"{', '.join(allowed)}")
   return value
+
+
+def check_width_mult(width_mult: float) -> float:
+  """Returns `width_mult` if it is > 0, else raises UserError."""
+  if not width_mult > 0:
+    raise UserError(f'model.width_mult: must be > 0 (1.0 is the paper\'s width), got {width_mult}')
+  return width_mult
+
+
+def check_dropout_rate(rate: float) -> float:
+  """Returns `rate` if it is in [0, 1), else raises UserError."""
+  if not 0.0 <= rate < 1.0:
+    raise UserError(f'model.dropout_rate: must be in [0, 1), got {rate}')
+  return rate
 
 
 def activation(name: str) -> Callable[[Array], Array]:
@@ -159,6 +174,72 @@ class PreActConv(nn.Module):
                      feature_group_count=self.feature_group_count)(x)
 
 
+class ConvNormAct(nn.Module):
+  """Conv (no bias) -> BN -> act: the post-activation unit of the Inception networks
+  (torchvision's `BasicConv2d`, timm's `ConvNormAct`).
+
+  `padding` is 'SAME' or 'VALID' (or explicit pairs); at stride 1 with an odd kernel, Flax's
+  SAME pads k // 2 on every side, exactly as PyTorch's `padding=k // 2`.
+  """
+  features: int
+  kernel_size: tuple[int, int] = (3, 3)
+  strides: int = 1
+  padding: Any = 'SAME'
+  conv: ModuleDef = nn.Conv
+  norm: ModuleDef = nn.BatchNorm
+  act: Callable[[Array], Array] = jax.nn.relu
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    x = self.conv(self.features, self.kernel_size, (self.strides, self.strides),
+                  padding=self.padding)(x)
+    return self.act(self.norm()(x))
+
+
+def conv_norm_act_def(convention: str, dtype: Any, train: bool, **norm_fields: Any) -> ModuleDef:
+  """`ConvNormAct` with the convention's conv and BN; `norm_fields` override BN's (epsilon)."""
+  norm = functools.partial(norm_def(convention, dtype, train), **norm_fields)
+  return functools.partial(ConvNormAct, conv=conv_def(convention, dtype), norm=norm)
+
+
+# (features, kernel_size[, strides, padding]) of one ConvNormAct of a branch.
+ConvSpec = tuple[Any, ...]
+
+
+class Branches(nn.Module):
+  """Base of the multi-branch (Inception) modules: `branch` chains ConvNormAct units.
+
+  A branch of one conv is named `name`; the convs of a longer one `name_i`, counting from
+  `first_index` (1 in torchvision's names, 0 in timm's).
+  """
+  width_mult: float
+  unit: ModuleDef  # a ConvNormAct def
+  first_index = 1  # a class constant, not a field
+
+  def branch(self, x: Array, name: str, *specs: ConvSpec) -> Array:
+    """Applies the convs `specs` in turn, each with its channels times `width_mult`."""
+    for i, (features, *rest) in enumerate(specs):
+      conv_name = name if len(specs) == 1 else f'{name}_{i + self.first_index}'
+      x = self.unit(scale_width(features, self.width_mult), *rest, name=conv_name)(x)
+    return x
+
+
+def classifier_head(x: Array, num_classes: int, dropout_rate: float, train: bool, dtype: Any,
+                    name: str = 'fc') -> Array:
+  """Global average pool -> dropout (the 'dropout' rng stream) -> Dense with PyTorch's init;
+  float32 logits."""
+  x = jnp.mean(x, axis=(1, 2))
+  x = nn.Dropout(check_dropout_rate(dropout_rate), deterministic=not train)(x)
+  return dense_def('torch', dtype)(num_classes, name=name)(x).astype(jnp.float32)
+
+
+def check_stage_sizes(stage_sizes: Sequence[int], stages: Sequence[str]) -> None:
+  """Raises UserError unless `stage_sizes` holds one module count >= 0 per stage."""
+  if len(stage_sizes) != len(stages) or any(n < 0 for n in stage_sizes):
+    raise UserError(f'model.stage_sizes: {len(stages)} module counts >= 0 '
+                    f'({", ".join(stages)}), got {tuple(stage_sizes)!r}')
+
+
 def avg_pool_same(x: Array, strides: int) -> Array:
   """AvgPool (s x s)/s with TF SAME padding, averaging only real pixels at a ragged edge.
 
@@ -212,6 +293,11 @@ class Shortcut(nn.Module):
 def max_pool_3x3(x: Array) -> Array:
   """MaxPool 3x3/2 with PyTorch's padding of 1 (padded pixels never win): the ImageNet stem's."""
   return nn.max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
+
+
+def scale_width(features: int, width_mult: float) -> int:
+  """int(features * width_mult), at least 1: the channels of a conv in a thinned network."""
+  return max(1, int(features * width_mult))
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:

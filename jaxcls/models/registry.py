@@ -88,10 +88,12 @@ def _numbers(value: Any) -> Iterator[Any]:
     yield value
 
 
-def _number_range(field: str, integer: bool) -> tuple[Callable[[Any], bool], str]:
-  """(test, description) of the values allowed for one number of model field `field`."""
+def _number_range(field: str, integer: bool,
+                  minima: dict[str, int]) -> tuple[Callable[[Any], bool], str]:
+  """(test, description) of the values allowed for one number of model field `field`;
+  `minima` holds a family's own lower bounds (a module's `FIELD_MINIMA`)."""
   if integer:
-    low = 1 if SIZE_FIELD.search(field) else 0
+    low = minima.get(field, 1 if SIZE_FIELD.search(field) else 0)
     return lambda v: low <= v <= _INT_MAX, f'an integer from {low} to {_INT_MAX}'
   if field.endswith('_rate'):
     return lambda v: 0.0 <= v < 1.0, 'in [0, 1)'
@@ -106,8 +108,11 @@ def check_numbers(name: str, model: nn.Module, preset: nn.Module) -> None:
   """Raises UserError for a number of `model` outside its field's range (module docstring).
 
   A field is an integer field when the preset holds integers there (or, where the preset holds
-  None, when the value is one); a float is refused in an integer field.
+  None, when the value is one); a float is refused in an integer field. A family whose size
+  field may be 0 (Inception's module counts: a module kind left out) says so in its module's
+  `FIELD_MINIMA` class attribute.
   """
+  minima = getattr(type(model), 'FIELD_MINIMA', {})
   for field in model_fields(model):
     value = getattr(model, field)
     numbers = list(_numbers(value))
@@ -115,7 +120,7 @@ def check_numbers(name: str, model: nn.Module, preset: nn.Module) -> None:
       continue
     preset_numbers = list(_numbers(getattr(preset, field)))
     integer = all(isinstance(v, int) for v in preset_numbers or numbers)
-    allowed, description = _number_range(field, integer)
+    allowed, description = _number_range(field, integer, minima)
     entries = ' in every entry' if isinstance(value, tuple) else ''
     for number in numbers:
       if integer and not isinstance(number, int):

@@ -78,8 +78,7 @@ class WideResNet(nn.Module):
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     if self.depth < 10 or (self.depth - 4) % 6:
       raise UserError(f'model.depth: a WRN needs depth = 6n + 4 with n >= 1, got {self.depth}')
-    if not 0.0 <= self.dropout_rate < 1.0:
-      raise UserError(f'model.dropout_rate: must be in [0, 1), got {self.dropout_rate}')
+    layers.check_dropout_rate(self.dropout_rate)
     conv = layers.conv_def(self.convention, self.dtype)
     norm = layers.norm_def(self.convention, self.dtype, train)
     act = layers.activation(self.activation)

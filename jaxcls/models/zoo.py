@@ -23,6 +23,7 @@ from jaxcls.models.registry import create_model
 CIFAR = (1, 32, 32, 3)
 FASHION = (1, 28, 28, 1)
 IMAGENET = (1, 224, 224, 3)
+IMAGENET_299 = (1, 299, 299, 3)  # the Inceptions' and Xception's ImageNet input
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +35,8 @@ class Row:
   overrides: tuple[tuple[str, Any], ...] = ()
   num_classes: int = 10
   # Who printed the published figure: seed A's table ('A'), seed A's 2021 README ('A 2021'),
-  # seed B ('B'), a paper ('paper'), or nobody ('').
+  # seed B ('B'), a paper ('paper'), a reference implementation ('timm', 'torchvision'), or
+  # nobody ('').
   source: str = ''
   published_params: Optional[str] = None  # as printed: '1,327,226' or '15.3M'
   counted_as: str = 'total'  # which of our counts the seed printed: total | params
@@ -104,6 +106,18 @@ ROWS = (
     Row('ResNet-50-IBN-a, CIFAR stem', 'resnet50_ibn_a'),
     Row('ResNet-50-IBN-a', 'resnet50_ibn_a', IMAGENET, (('stem', 'imagenet'),), num_classes=1000,
         source='torchvision', published_params='25,557,032', counted_as='params'),
+    Row('Inception-v3 (CIFAR form)', 'inception_v3'),
+    Row('Inception-v3 (no aux head)', 'inception_v3', IMAGENET_299, (('stem', 'imagenet'),),
+        num_classes=1000, source='torchvision', published_params='23,834,568',
+        counted_as='params', published_batch_stats='34,432'),
+    Row('Inception-v4 (CIFAR form)', 'inception_v4'),
+    Row('Inception-v4', 'inception_v4', IMAGENET_299, (('stem', 'imagenet'),), num_classes=1000,
+        source='timm', published_params='42,679,816', counted_as='params',
+        published_batch_stats='63,168'),
+    Row('Xception (CIFAR form)', 'xception'),
+    Row('Xception (legacy_xception)', 'xception', IMAGENET_299, (('stem', 'imagenet'),),
+        num_classes=1000, source='timm', published_params='22,855,952', counted_as='params',
+        published_batch_stats='54,528'),
 )
 
 
