@@ -37,7 +37,7 @@ from clu import metrics
 from etils import epath
 from jax import lax
 
-from jaxcls import checkpoint, data, models, optim, parallel
+from jaxcls import checkpoint, data, logs, models, optim, parallel
 from jaxcls import signals as signals_lib
 from jaxcls.data import augment as augment_lib
 from jaxcls.data import feed as feed_lib
@@ -310,21 +310,6 @@ def _prepare_workdir(path: epath.Path) -> None:
                     'directory') from e
 
 
-def _create_writer(workdir: str, is_main: bool):
-  """clu's metric writer: TensorBoard and the log on process 0, the log elsewhere.
-
-  Imported here, not at the top: clu's writers import TensorFlow (about 4 s), which a run that
-  fails its checks should not wait for. GPUs are hidden from TensorFlow before it sees them.
-  """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  try:
-    tf.config.set_visible_devices([], 'GPU')
-  except RuntimeError:  # TensorFlow already initialised its devices (a TFDS source did this)
-    pass
-  from clu import metric_writers  # pylint: disable=g-import-not-at-top
-  return metric_writers.create_default_writer(workdir, just_logging=not is_main)
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
   """Trains `config` in `workdir`, resuming from its newest checkpoint; returns the final state.
 
@@ -430,11 +415,13 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                          batch_size=config.eval_batch_size, mesh=mesh)
   perms_fn = feed_lib.make_epoch_pair_fn(data_key, len(train.labels), replicated)
 
-  writer = _create_writer(workdir, is_main)
-  from clu import periodic_actions  # pylint: disable=g-import-not-at-top  # imports TensorFlow
-  report = periodic_actions.ReportProgress(num_train_steps=num_steps, writer=writer,
-                                           every_secs=config.progress_every_secs)
+  writer = logs.create_writer(workdir, is_main)
   eval_every = config.eval_every_epochs * steps_per_epoch
+  report = logs.Progress(num_steps, steps_per_epoch, start_step=step,
+                         every_secs=config.progress_every_secs, writer=writer,
+                         cadence={'eval': eval_every, 'checkpoint': config.checkpoint_every_steps},
+                         expected_gpu_hours=config.get('expected_gpu_hours'))
+  train_fns = {n: report.first_call(fn, n) for n, fn in train_fns.items()}
 
   def next_stop(step: int) -> int:
     stops = [num_steps]
@@ -500,7 +487,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       pending_steps += n
       step += n
     stopping = signals.requested(collective=True) and step < num_steps
-    report(step)
+    report(step, state)
     skipped += check_finite(unchecked)  # before anything is saved
     unchecked = []
     if stopping:
