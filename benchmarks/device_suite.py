@@ -163,9 +163,10 @@ class Suite:
         try:
           detail = getattr(self, f'step_{name}')(step_end)
           self.status[name] = {'status': 'done', **(detail or {})}
-        except Exception as e:  # pylint: disable=broad-except  # one failure must not end the window
+        except Exception as e:  # pylint: disable=broad-except  # one failure must not end all
           traceback.print_exc()
-          self.status[name] = {'status': f'failed: {type(e).__name__}: {" ".join(str(e).split())[:300]}'}
+          reason = ' '.join(str(e).split())[:300]
+          self.status[name] = {'status': f'failed: {type(e).__name__}: {reason}'}
       self.status[name]['seconds'] = round(self.clock() - started, 1)
       print(f'[suite] {name}: {self.status[name]}', file=sys.stderr, flush=True)
       self.bundle()
@@ -377,6 +378,9 @@ class Suite:
     if not os.path.exists(results):
       status = self.child([sys.executable, *words], row.name, step_end - self.clock(),
                           stop_grace=self.plan.stop_grace_s)
+      if status == 'killed':  # still inside a step (or a save) at the deadline
+        return (f'killed at the deadline, nothing saved since the last checkpoint (log: '
+                f'logs/{row.name}.log)')
       if status not in (0, 'stopped'):
         return f'failed: exit {status} (log: logs/{row.name}.log)'
     if not os.path.exists(results):
