@@ -60,6 +60,7 @@ import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
 from benchmarks import common, throughput  # pylint: disable=g-import-not-at-top
+from benchmarks.pack_gpu import folder_size  # pylint: disable=g-import-not-at-top
 from jaxcls import models, report  # pylint: disable=g-import-not-at-top
 
 STEPS = ('env', 'throughput', 'torch', 'tta', 'seed_rows')
@@ -405,7 +406,7 @@ class Suite:
     members = [(os.path.join(checkpoints, str(steps[0])), f'checkpoints/{steps[0]}')]
     members += [(os.path.join(workdir, f), f) for f in ('config.json', 'results.json')
                 if os.path.exists(os.path.join(workdir, f))]
-    size = sum(_size(path) for path, _ in members)
+    size = sum(folder_size(path) for path, _ in members)
     if size > RETURN_LIMIT * 0.95:
       print(f'[suite] {row.name}: checkpoint of step {steps[0]} is {size / 2**20:.0f} MiB, too '
             'big to come back; it stays on this machine only', file=sys.stderr)
@@ -478,12 +479,6 @@ def _release_memory() -> None:
   jax.clear_caches()
   if 'torch' in sys.modules and sys.modules['torch'].cuda.is_available():
     sys.modules['torch'].cuda.empty_cache()
-
-
-def _size(path: str) -> int:
-  if os.path.isfile(path):
-    return os.path.getsize(path)
-  return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 
 
 def _tar(path: str, members: Sequence[tuple[str, str]]) -> None:

@@ -73,7 +73,8 @@ def repository_size() -> int:
   return sum(os.path.getsize(p) for p in paths if os.path.isfile(p))
 
 
-def _size(path: str) -> int:
+def folder_size(path: str) -> int:
+  """Bytes of a file, or of every file under a folder."""
   if os.path.isfile(path):
     return os.path.getsize(path)
   return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
@@ -107,12 +108,12 @@ def pack(data: str, out: str, extra: tuple[str, ...] = ()) -> dict:
   cifar = os.path.join(data, 'cifar10-jpeg.zip')
   if os.path.isfile(cifar):
     pack_cifar(cifar, os.path.join(staging, 'cifar10-jpeg.tar.gz'))
-    items['cifar10-jpeg.tar.gz'] = _size(os.path.join(staging, 'cifar10-jpeg.tar.gz'))
+    items['cifar10-jpeg.tar.gz'] = folder_size(os.path.join(staging, 'cifar10-jpeg.tar.gz'))
   fashion = os.path.join(data, 'fashion_mnist')
   if os.path.isdir(fashion):
     shutil.copytree(fashion, os.path.join(staging, 'fashion_mnist'), dirs_exist_ok=True)
-    items['fashion_mnist'] = _size(fashion)
-  repo, wheel_bytes = repository_size(), _size(os.path.join(out, 'wheels'))
+    items['fashion_mnist'] = folder_size(fashion)
+  repo, wheel_bytes = repository_size(), folder_size(os.path.join(out, 'wheels'))
   room = LIMIT - MARGIN - repo - wheel_bytes
   for old in os.listdir(out):
     if old.startswith('send'):

@@ -86,7 +86,15 @@ class PreActBottleneck(nn.Module):
     return _pad_shortcut(x, self.out_channels, self.stride) + y
 
 
-class ResNetV2Twin(nn.Module):
+class _PreActNet(nn.Module):
+  """stem -> body -> BN-ReLU-GAP-Linear head, the shape both twins share."""
+
+  def forward(self, x: torch.Tensor) -> torch.Tensor:
+    x = F.relu(self.head_norm(self.body(self.stem(x))))
+    return self.head(x.mean((2, 3)))
+
+
+class ResNetV2Twin(_PreActNet):
   """jaxcls `resnet_v2.ResNetV2` with bottleneck units (resnet50b: stage_sizes 3,4,6,3)."""
 
   def __init__(self, stage_sizes=(3, 4, 6, 3), base_width: int = 16, in_channels: int = 3,
@@ -99,13 +107,9 @@ class ResNetV2Twin(nn.Module):
         units.append(PreActBottleneck(channels, base_width * 2**i, 2 if i > 0 and j == 0 else 1,
                                       expansion))
         channels = units[-1].out_channels
-    self.units = nn.Sequential(*units)
+    self.body = nn.Sequential(*units)
     self.head_norm = _batch_norm(channels, 'keras')
     self.head = nn.Linear(channels, num_classes)
-
-  def forward(self, x: torch.Tensor) -> torch.Tensor:
-    x = F.relu(self.head_norm(self.units(self.stem(x))))
-    return self.head(x.mean((2, 3)))
 
 
 class WideBasicTwin(nn.Module):
@@ -126,7 +130,7 @@ class WideBasicTwin(nn.Module):
     return (x if self.shortcut is None else self.shortcut(a)) + y
 
 
-class WideResNetTwin(nn.Module):
+class WideResNetTwin(_PreActNet):
   """jaxcls `wrn.WideResNet` (WRN-depth-widen)."""
 
   def __init__(self, depth: int = 28, widen: int = 10, in_channels: int = 1,
@@ -138,13 +142,9 @@ class WideResNetTwin(nn.Module):
       for j in range((depth - 4) // 6):
         blocks.append(WideBasicTwin(channels, 16 * widen * 2**i, 2 if i > 0 and j == 0 else 1))
         channels = 16 * widen * 2**i
-    self.blocks = nn.Sequential(*blocks)
+    self.body = nn.Sequential(*blocks)
     self.head_norm = _batch_norm(channels, 'torch')
     self.head = nn.Linear(channels, num_classes)
-
-  def forward(self, x: torch.Tensor) -> torch.Tensor:
-    x = F.relu(self.head_norm(self.blocks(self.stem(x))))
-    return self.head(x.mean((2, 3)))
 
 
 def build(model: str, image_shape: tuple[int, int, int], num_classes: int = 10,
