@@ -138,7 +138,7 @@ def resolve(spec: str, field: str, split_sizes: Mapping[str, int]) -> list[Slice
     names = list(split_sizes) if part.split == ALL else [part.split]
     for name in names:
       if name not in split_sizes:
-        raise UserError(f'{field}: unknown split {name!r} in {spec!r}{hint}')
+        raise UserError(f'{field}: bad split {spec!r} (unknown split {name!r}){hint}')
       try:
         slices.append(_absolute(part._replace(split=name), split_sizes[name]))
       except ValueError as e:
