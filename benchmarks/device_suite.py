@@ -59,7 +59,7 @@ import jax  # pylint: disable=g-import-not-at-top
 import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
-from benchmarks import common, throughput  # pylint: disable=g-import-not-at-top
+from benchmarks import common, processes, throughput  # pylint: disable=g-import-not-at-top
 from benchmarks.pack_gpu import folder_size  # pylint: disable=g-import-not-at-top
 from jaxcls import models, report  # pylint: disable=g-import-not-at-top
 
@@ -425,25 +425,19 @@ class Suite:
     os.makedirs(self.log_dir, exist_ok=True)
     env = {**os.environ, 'PYTHONPATH': os.pathsep.join(
         [REPO, *filter(None, [os.environ.get('PYTHONPATH')])]), 'PYTHONUNBUFFERED': '1'}
-    with open(os.path.join(self.log_dir, f'{name}.log'), 'ab') as log, subprocess.Popen(
-        command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True) as process:
+    with open(os.path.join(self.log_dir, f'{name}.log'), 'ab') as log, processes.spawned(
+        command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT) as process:
       try:
         if stop_grace is not None and seconds > stop_grace:
           try:
             return process.wait(seconds - stop_grace)
           except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGTERM)
-            seconds = stop_grace
-            process.wait(seconds)
+            process.wait(stop_grace)
             return 'stopped'
         return process.wait(max(seconds, 1))
       except subprocess.TimeoutExpired:
-        return 'killed'
-      finally:
-        if process.poll() is None:
-          os.killpg(process.pid, signal.SIGKILL)
-          process.wait()
+        return 'killed'  # `spawned` kills the group on the way out
 
 
 def _last_stop(log: str) -> str:

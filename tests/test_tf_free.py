@@ -8,15 +8,13 @@ is missing. A TFDS source there is one `error:` line.
 import json
 import os
 import pathlib
-import signal
-import subprocess
 import sys
 
 import pytest
 
 from jaxcls import data
 from jaxcls.errors import UserError
-from tests.conftest import tiny_config
+from tests.conftest import run_python, tiny_config
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 BLOCKED = ('tensorflow', 'tensorflow_datasets')
@@ -40,28 +38,14 @@ print('RESULT ' + json.dumps({{'status': status, 'scalars': scalars, 'loaded': l
 '''
 
 
-def run_in_group(args: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess:
-  """`subprocess.run` in a process group of its own, killed whole on timeout or interrupt."""
-  with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                        start_new_session=True, **kwargs) as process:
-    try:
-      out, err = process.communicate(timeout=timeout)
-    except BaseException:
-      os.killpg(process.pid, signal.SIGKILL)
-      process.communicate()
-      raise
-  return subprocess.CompletedProcess(args, process.returncode, out, err)
-
-
 def test_quickstart_runs_without_tensorflow(tmp_path, xla_cache):
   workdir = tmp_path / 'run'
   env = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'JAX_COMPILATION_CACHE_DIR': str(xla_cache),
          'PYTHONPATH': str(REPO)}
-  done = run_in_group(
-      [sys.executable, '-c', WITHOUT_TF, str(workdir), '--config=configs/quickstart.py',
-       '--config.num_epochs=1', '--config.dataset.train_split=train[:512]',
-       '--config.schedule.warmup_epochs=0', '--config.log_every_steps=4'],
-      timeout=300, cwd=REPO, env=env)
+  done = run_python('-c', WITHOUT_TF, str(workdir), '--config=configs/quickstart.py',
+                    '--config.num_epochs=1', '--config.dataset.train_split=train[:512]',
+                    '--config.schedule.warmup_epochs=0', '--config.log_every_steps=4',
+                    timeout=300, env=env)
   result = json.loads(done.stdout.split('RESULT ', 1)[1])
   assert result['status'] in (0, None), done.stderr[-3000:]
   assert result['loaded'] == []

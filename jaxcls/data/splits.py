@@ -10,6 +10,11 @@ The grammar and arithmetic follow TFDS's `ReadInstruction.from_spec(...).to_abso
 (tensorflow_datasets/core/splits.py) rule for rule, and `tests/test_data_splits.py` checks them
 against TFDS on a grid of strings where TFDS is installed. They are written out here because
 offline sources must work without TensorFlow Datasets, which many JAX GPU images do not have.
+
+One correction: TFDS loses the sign of a negative percent bound that rounds to zero examples
+(`train[-1%:]` of 30 examples is the last 0.3 of an example, so none; TFDS reads the bound as
+0 and selects all 30, and `train[:-1%]` none instead of all). Here such a bound sits at the end
+of the split, and `tfds_spec` hands TFDS the corrected slices as absolute indices.
 """
 
 from collections.abc import Mapping
@@ -88,12 +93,19 @@ def _parse(spec: str) -> list[_Part]:
   return [_parse_part(text) for text in _PLUS.split(spec)]
 
 
+def _percent(bound: float, size: int) -> int:
+  """The closest example to `bound`% of `size`; a negative bound that rounds to none is the end
+  of the split (TFDS would read it as 0, the start)."""
+  examples = int(round(bound * size / 100.0))
+  return size if bound < 0 and examples == 0 else examples
+
+
 def _absolute(part: _Part, size: int) -> Slice:
   """`part` of a base split of `size` examples (one shard). Raises ValueError."""
   start, stop = part.start, part.stop
   if part.unit == '%':
-    start = 0 if start is None else int(round(start * size / 100.0))
-    stop = size if stop is None else int(round(stop * size / 100.0))
+    start = 0 if start is None else _percent(start, size)
+    stop = size if stop is None else _percent(stop, size)
   elif part.unit == 'shard':
     shard_lengths = [size]
     start = 0 if start is None else sum(shard_lengths[:start])
@@ -146,6 +158,14 @@ def resolve(spec: str, field: str, split_sizes: Mapping[str, int]) -> list[Slice
   if num_examples(slices) == 0:
     raise UserError(f'{field}: split {spec!r} selects no examples{hint}')
   return slices
+
+
+def tfds_spec(spec: str, slices: list[Slice] | None) -> str:
+  """The split string to give TFDS for `spec` resolved to `slices`: `spec` itself, or, where
+  `resolve` corrected a negative percent bound, the slices as absolute indices."""
+  if slices is None or not re.search(r'-[\d_.]+%', spec):
+    return spec
+  return '+'.join(f'{s.split}[{s.start}:{s.stop}]' for s in slices)
 
 
 def num_examples(slices: list[Slice]) -> int:

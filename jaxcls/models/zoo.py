@@ -157,5 +157,23 @@ def table(rows: tuple[Row, ...] = ROWS) -> str:
   return '\n'.join(lines)
 
 
+def registry_table(names: list[str], input_shape: tuple[int, ...] = CIFAR, num_classes: int = 10,
+                   counts: bool = True) -> str:
+  """The markdown table of registered models `names`: family, and with `counts` their params,
+  BatchNorm statistics and MACs on `input_shape` (one abstract trace each, nothing computed)."""
+  from jaxcls.models import registry  # pylint: disable=g-import-not-at-top
+
+  header = '| model | family |' + (' params | batch_stats | MACs (M) |' if counts else '')
+  lines = [header, '|---|---|' + ('--:|--:|--:|' if counts else '')]
+  for name in names:
+    model = create_model(name, num_classes=num_classes)
+    row = f'| `{name}` | {type(model).__name__} ({registry.family(name)}) |'
+    if counts:
+      params, batch_stats = count_params(model, input_shape)
+      row += f' {params:,} | {batch_stats:,} | {count_macs(model, input_shape) / 1e6:,.2f} |'
+    lines.append(row)
+  return '\n'.join(lines)
+
+
 if __name__ == '__main__':
   print(table())
