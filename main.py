@@ -25,7 +25,7 @@ import re
 import sys
 from typing import NoReturn, Optional
 
-# TensorFlow (imported late, for the TensorBoard writer and TFDS) must not flood the console.
+# TensorFlow (imported only by a TFDS source, and optional) must not flood the console.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '0')
 

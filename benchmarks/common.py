@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, Optional
 
-# TensorFlow (imported by the TensorBoard writer) must neither grab GPU memory nor flood stderr.
+# TensorFlow (imported only by a TFDS source) must neither grab GPU memory nor flood stderr.
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '0')
 

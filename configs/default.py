@@ -99,6 +99,9 @@ def get_config():
   # --- Loop cadence, checkpoints.
   config.log_every_steps = 50
   config.progress_every_secs = 10.0  # > 0: console progress line with steps/s and ETA
+  # Hours the whole run takes on one GPU (an H200 unless the config says otherwise), as the
+  # config's docstring states it; a run estimated at over 3 h on a CPU names it in its warning.
+  config.expected_gpu_hours = config_dict.placeholder(float)  # > 0
   config.eval_every_epochs = 1  # >= 0; 0: only at the end
   config.checkpoint_every_steps = 1000
   config.keep_checkpoints = 3

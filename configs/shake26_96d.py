@@ -15,15 +15,20 @@ run had the README's augmentation and Cutout or, like the other notebooks, none 
 (SPEC §7). Ours: not measured yet (a full row needs a GPU).
     configs/shake26_96d.py         the README's recipe: crop, flip, normalisation, Cutout 16
     configs/shake26_96d.py:as_run  the other notebooks' data path: raw pixels, no augmentation
+
+On one H200 the whole run takes about 2.5 h at the config's dtype
+(`expected_gpu_hours`: estimated from FLOPs in docs/GPU.md until measured).
 """
 
 from configs import seed_b
 
 
 def get_config(arg=None):
-  return seed_b.recipe(
+  config = seed_b.recipe(
       'shake_shake26_2x96d', arg, config_file='configs/shake26_96d.py',
       model_fields=dict(depth=26, base_width=96, shake_mode='shake-shake',
                         shake_level='image'),
       num_epochs=1800, batch_size=256, lr=0.1, nesterov=False, weight_decay=1e-4,
       schedule='cosine', seed=30000, cutout_size=16)
+  config.expected_gpu_hours = 2.5  # one H200, from FLOPs (docs/GPU.md) until measured
+  return config

@@ -12,14 +12,19 @@ i.e. `as_run` (no augmentation, no normalisation; SPEC §7). Ours: not measured 
 needs a GPU).
     configs/wrn28_10.py         the README's recipe: crop, flip, normalisation
     configs/wrn28_10.py:as_run  what its notebook ran: 93.2775%
+
+On one H200 the whole run takes about 0.4 h at the config's dtype
+(`expected_gpu_hours`: estimated from FLOPs in docs/GPU.md until measured).
 """
 
 from configs import seed_b
 
 
 def get_config(arg=None):
-  return seed_b.recipe(
+  config = seed_b.recipe(
       'wrn28_10', arg, config_file='configs/wrn28_10.py',
       model_fields=dict(depth=28, widen=10, dropout_rate=0.0),
       num_epochs=200, batch_size=256, lr=0.1, nesterov=True, weight_decay=5e-4,
       schedule='step', milestones=(59, 119, 159), factor=0.2, seed=40000)
+  config.expected_gpu_hours = 0.4  # one H200, from FLOPs (docs/GPU.md) until measured
+  return config

@@ -137,6 +137,9 @@ FIELDS: dict[str, Number] = {
     'schedule.htd_upper': Number(float),
     'log_every_steps': _POSITIVE,
     'progress_every_secs': Number(float, 0.0, low_open=True),
+    'expected_gpu_hours': Number(float, 0.0, low_open=True, optional=True,
+                                 hint='hours of the whole run on one GPU, named by the CPU '
+                                 'warning'),
     'eval_every_epochs': Number(int, 0, INT32_MAX, hint='0: only at the end'),
     'checkpoint_every_steps': _POSITIVE,
     'keep_checkpoints': _POSITIVE,

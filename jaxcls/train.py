@@ -43,7 +43,7 @@ from clu import metrics
 from etils import epath
 from jax import lax
 
-from jaxcls import checkpoint, data, models, optim, parallel
+from jaxcls import checkpoint, data, logs, models, optim, parallel
 from jaxcls import signals as signals_lib
 from jaxcls import workdir as workdir_lib
 from jaxcls.config_checks import check_config
@@ -267,21 +267,6 @@ class _Clock:
     return self.train_images / self.train_time if self.train_time else None
 
 
-def _create_writer(workdir: str, is_main: bool):
-  """clu's metric writer: TensorBoard and the log on process 0, the log elsewhere.
-
-  Imported here, not at the top: clu's writers import TensorFlow (about 4 s), which a run that
-  fails its checks should not wait for. GPUs are hidden from TensorFlow before it sees them.
-  """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  try:
-    tf.config.set_visible_devices([], 'GPU')
-  except RuntimeError:  # TensorFlow already initialised its devices (a TFDS source did this)
-    pass
-  from clu import metric_writers  # pylint: disable=g-import-not-at-top
-  return metric_writers.create_default_writer(workdir, just_logging=not is_main)
-
-
 # --- Setup: config -> data -> model, optimizer, input functions -> state (restored or fresh).
 
 @dataclasses.dataclass
@@ -499,8 +484,8 @@ class Loop:
   """The loop's bookkeeping between sync points, and what it reports at the end."""
   run: Run
   steps: Steps
-  writer: Any
-  report: Any
+  writer: logs.Writer
+  report: logs.Progress
   pending: list = dataclasses.field(default_factory=list)  # TrainMetrics since the last log
   pending_steps: int = 0
   unchecked: list = dataclasses.field(default_factory=list)  # NonFinite since the last sync
@@ -603,7 +588,7 @@ class Loop:
     while step < run.num_steps:
       step = self.dispatch_until(self.next_stop(step), signals)
       stopping = signals.requested(collective=True) and step < run.num_steps
-      self.report(step)
+      self.report(step, run.state)
       self.check_finite()  # before anything is saved
       if stopping:
         self.stop_early(step, signals)
@@ -625,10 +610,14 @@ def start_loop(run: Run) -> Loop:
                f'{sum(x.size for x in jax.tree.leaves(run.state.batch_stats)):,}',
                run.num_steps, config.num_epochs, run.steps_per_epoch, run.mesh.devices.size)
   steps = Steps.build(run)
-  writer = _create_writer(str(run.workdir), run.is_main)
-  from clu import periodic_actions  # pylint: disable=g-import-not-at-top  # imports TensorFlow
-  report = periodic_actions.ReportProgress(num_train_steps=run.num_steps, writer=writer,
-                                           every_secs=config.progress_every_secs)
+  writer = logs.create_writer(str(run.workdir), run.is_main)
+  report = logs.Progress(
+      run.num_steps, run.steps_per_epoch, start_step=int(run.state.step),
+      every_secs=config.progress_every_secs, writer=writer,
+      cadence={'eval': config.eval_every_epochs * run.steps_per_epoch,
+               'checkpoint': config.checkpoint_every_steps},
+      expected_gpu_hours=config.get('expected_gpu_hours'))
+  steps.train_fns = {n: report.first_call(fn, n) for n, fn in steps.train_fns.items()}
   return Loop(run=run, steps=steps, writer=writer, report=report)
 
 

@@ -1,5 +1,8 @@
 """TFDS split syntax resolved against base-split sizes (`jaxcls.data.splits`)."""
 
+import re
+import sys
+
 import pytest
 
 from jaxcls.data import splits
@@ -96,3 +99,50 @@ def test_without_sizes_only_the_syntax_is_checked():
   assert splits.resolve('anything[:10%]+other', 'f', {}) is None
   with pytest.raises(UserError, match=r"^dataset.train_split: cannot parse split 'train\[::\]'"):
     splits.resolve('train[::]', 'dataset.train_split', {})
+
+
+# Strings at the edges of the grammar and the arithmetic: rounding halves, negative and
+# out-of-range bounds, mixed units, shards, whitespace, underscores.
+GRID = [
+    'train', 'test', 'all', 'train+test', 'train + test', 'train[:10]', 'train[10:]',
+    'train[-10:]', 'train[:-10]', 'train[-30:]', 'train[:-30]', 'train[-31:]', 'train[30:]',
+    'train[31:]', 'train[5:3]', 'train[0:0]', 'train[:0]', 'train[:10%]', 'train[-10%:]',
+    'train[-1%:]', 'train[:-1%]', 'train[99%:]', 'train[:50%]', 'train[25%:75%]',
+    'train[-100%:]', 'train[:100%]', 'train[:101%]', 'train[:-101%]', 'train[:12.5%]',
+    'train[1_0:]', 'train[10%:20]', 'train[:0shard]', 'train[0shard]', 'train[1shard:]',
+    'train[:1shard]', 'train[-1shard:]', 'train[0]', 'train[3%]', 'train[::]', 'train[:]',
+    'train[]', 'train[a:b]', 'train[1.5:]', 'all[:10]', 'val', 'train+val', 'Train', 'train ',
+    ' train', 'train[:5]+test[-2:]+train[-5:]', 'train[.:]', 'train[-:]', 'train[:1e1]',
+]
+
+
+@pytest.mark.parametrize('sizes', [{'train': 30, 'test': 7}, {'train': 1437, 'test': 360},
+                                   {'train': 60000, 'test': 10000}, {'train': 0, 'test': 5}])
+def test_same_as_tfds(sizes):
+  """Each string selects what `tfds.load` selects, or is refused where TFDS refuses it (but for
+  the negative percent bounds that round to no example, corrected above)."""
+  tfds = pytest.importorskip('tensorflow_datasets')
+  infos = {name: tfds.core.SplitInfo(name=name, shard_lengths=[size], num_bytes=0)
+           for name, size in sizes.items()}
+  for spec in GRID:
+    if any(round(-float(v) * size / 100) == 0 for v in re.findall(r'-([\d.]+)%', spec)
+           for size in sizes.values()):
+      continue
+    try:
+      expected = [Slice(a.splitname, a.from_ or 0, sizes[a.splitname] if a.to is None else a.to)
+                  for a in tfds.core.ReadInstruction.from_spec(spec).to_absolute(infos)]
+    except (ValueError, NotImplementedError):
+      expected = None
+    try:
+      got = splits.resolve(spec, 'f', sizes)
+    except UserError as e:
+      got = None if 'selects no examples' not in str(e) else []
+    if expected is not None and got == [] and splits.num_examples(expected) == 0:
+      continue  # TFDS returns the empty slices; jaxcls refuses an empty split
+    assert got == expected, spec
+
+
+def test_needs_no_tensorflow_datasets(monkeypatch):
+  monkeypatch.setitem(sys.modules, 'tensorflow_datasets', None)  # `import` now fails
+  assert splits.resolve('train[:10%]+test', 'f', SIZES) == [Slice('train', 0, 6000),
+                                                              Slice('test', 0, 10000)]

@@ -26,7 +26,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from benchmarks import kill_resume, processes
-from jaxcls import checkpoint, train
+from jaxcls import checkpoint, logs, train
 from jaxcls import workdir as workdir_lib
 from jaxcls.data import augment as augment_lib
 from jaxcls.errors import UserError
@@ -81,7 +81,7 @@ def test_same_config_and_seed_give_the_same_parameters(reference, tmp_path):
 
 def _signal_after_log(monkeypatch, step: int, signum: int, times: int = 1) -> None:
   """Sends `signum` to this process right after the train scalars of `step` are written."""
-  create_writer = train._create_writer  # pylint: disable=protected-access
+  create_writer = logs.create_writer
 
   def create(*args, **kwargs):
     writer = create_writer(*args, **kwargs)
@@ -96,7 +96,7 @@ def _signal_after_log(monkeypatch, step: int, signum: int, times: int = 1) -> No
     writer.write_scalars = write
     return writer
 
-  monkeypatch.setattr(train, '_create_writer', create)
+  monkeypatch.setattr(logs, 'create_writer', create)
 
 
 @pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT])

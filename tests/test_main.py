@@ -54,7 +54,7 @@ def test_a_bad_flag_value_is_one_line():
 
 
 def test_bad_input_fails_before_tensorflow_loads(tmp_path):
-  """The checks run before clu's writers import TensorFlow: an error comes in about a second."""
+  """The checks run before anything heavy loads: an error comes in about a second."""
   done = _main('-X', 'importtime', 'main.py', '--config=configs/quickstart.py',
                f'--workdir={tmp_path}', '--config.model.name=resnet19')
   assert done.returncode == 2

@@ -7,7 +7,7 @@ import pathlib
 
 import pytest
 
-from jaxcls import report
+from jaxcls import logs, report
 from jaxcls.errors import UserError
 from tests.conftest import run_python, tiny_config
 
@@ -160,18 +160,15 @@ def test_bad_targets_are_one_line_user_errors(tmp_path):
 # --- Plot.
 
 def test_plot_has_one_labelled_line_per_run_by_epoch_and_by_session_time(tmp_path):
-  from clu import metric_writers  # pylint: disable=g-import-not-at-top
-
   workdirs = []
   for name, accuracies in (('a', [0.5, 0.7, 0.8]), ('b', [0.4, 0.6, 0.9])):
     workdir = _workdir(tmp_path / name, tiny_config())
     # Two sessions, as a resumed run writes them: one event file each.
     for session in (accuracies[:2], accuracies[2:]):
-      writer = metric_writers.create_default_writer(workdir)
+      writer = logs.EventWriter(workdir)
       for accuracy in session:
         step = 10 * (accuracies.index(accuracy) + 1)
         writer.write_scalars(step, {'eval_accuracy': accuracy, 'epoch': step / 10})
-      writer.flush()
       writer.close()
     workdirs.append(workdir)
 

@@ -35,8 +35,18 @@ _PROXY_VARIABLES = ('https_proxy', 'http_proxy', 'all_proxy', 'HTTPS_PROXY', 'HT
 
 
 def import_tfds():
-  """`tensorflow_datasets`, after hiding every GPU from TensorFlow."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  """`tensorflow_datasets`, after hiding every GPU from TensorFlow.
+
+  Raises:
+    UserError: TensorFlow or TensorFlow Datasets is not installed.
+  """
+  try:
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    import tensorflow_datasets  # pylint: disable=g-import-not-at-top,unused-import
+  except ImportError as e:
+    raise UserError(f"dataset.source: 'tfds' needs {e.name or 'tensorflow'}, which is not "
+                    "installed; pip install tensorflow-cpu tensorflow-datasets, or "
+                    f"{_OFFLINE_HINT}") from e
   try:
     tf.config.set_visible_devices([], 'GPU')
   except RuntimeError:  # raised once TensorFlow has initialised its devices

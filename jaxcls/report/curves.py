@@ -1,4 +1,4 @@
-"""Learning curves from the TensorBoard event files that clu writes, and their plot."""
+"""Learning curves from the TensorBoard event files a run writes (`jaxcls.logs`), and their plot."""
 
 import glob
 import math
@@ -9,7 +9,7 @@ from jaxcls.errors import UserError
 from jaxcls.report.labels import workdir_label
 from jaxcls.report.runs import read_workdir
 
-# --- Learning curves from the TensorBoard logs that clu writes.
+# --- Learning curves from the TensorBoard event files.
 
 def read_scalars(workdir: str, tags: Sequence[str]) -> dict[str, list[tuple[int, float, float]]]:
   """{tag: [(step, seconds into the run, value), ...]} from the workdir's event files.
@@ -17,7 +17,8 @@ def read_scalars(workdir: str, tags: Sequence[str]) -> dict[str, list[tuple[int,
   Seconds count time inside training sessions: a resumed run continues its clock where the last
   session's events stopped, so the time it was not running is left out.
   """
-  # Imported here: TensorBoard loads TensorFlow, seconds that a table does not need.
+  # Imported here: TensorBoard loads TensorFlow where it is installed, seconds that a table
+  # does not need. Without TensorFlow it reads the files all the same.
   from tensorboard.backend.event_processing import event_file_loader
   from tensorboard.util import tensor_util
 

@@ -82,11 +82,13 @@ timings noisy.
 - A training run: `python -m jaxcls.report --record-run runs/NAME --command "python main.py ..."
   [--notes "..."]` stores `docs/runs/NAME.json` (run it on the machine that trained).
 - A benchmark: add `--record NAME` to `benchmarks/throughput.py`, `loop_overhead.py`,
-  `compile_time.py` or `kill_resume.py`; it writes `docs/runs/bench-NAME.json`.
+  `compile_time.py` or `kill_resume.py`; it writes `docs/runs/bench-NAME.json`. On a GPU,
+  `benchmarks/device_suite.py` writes its records itself (docs/GPU.md).
 - Then run `{REGENERATE}` and commit both.
 
 **Record format** (`docs/runs/*.json`, small, no data): `kind` (`run` | `throughput` |
-`loop_overhead` | `compile_time` | `kill_resume`), `name`, `command`, `hardware`, `date` (ISO), `notes`; a run
+`loop_overhead` | `compile_time` | `kill_resume` | `device_env` | `torch_twin`), `name`, `command`,
+`hardware`, `date` (ISO), `notes`; a run
 adds `results` (its `results.json`) and `config` (its `config.json`); a benchmark adds the JSON
 line it printed.
 
@@ -107,14 +109,12 @@ GPU's peak (MFU).
 '''
 
 _GPU_PENDING = '''
-**Not measured yet**: no GPU was available for issue 4. On a GPU machine, each of these stores
-its records (a few minutes per config; see `benchmarks/gpu_suite.sh`), then regenerate:
+**Not measured yet**: no GPU window has run the suite. On a GPU machine (docs/GPU.md: packing
+for one with no network, the command sequence, what each step records), one command stores the
+environment, throughput, PyTorch-twin and seed-row records, then regenerate:
 
 ```bash
-benchmarks/gpu_suite.sh throughput resnet50b wrn28_10
-benchmarks/gpu_suite.sh throughput densenet100k12 shake26_96d
-benchmarks/gpu_suite.sh overhead
-benchmarks/gpu_suite.sh compile
+python benchmarks/device_suite.py
 python -m jaxcls.report --results-doc
 ```
 '''
@@ -253,6 +253,29 @@ def results_doc(runs_dir: str = RUNS_DIR, seed_a_rows: Sequence[tuple] = SEED_A_
   parts.append('\n## GPU\n\n' + _GPU_REFERENCE)
   if not any(r.get('platform') == 'gpu' for r in throughput):
     parts.append(_GPU_PENDING)
+
+  parts.append(_record_section(
+      'Device (`benchmarks/device_suite.py`, step env)',
+      'The machine a suite ran on, and one large bf16 matmul against the data sheet\'s peak: '
+      'the ceiling the MFU figures are measured against.', by_kind.get('device_env', []),
+      ['Record', 'Device', 'Memory GB', 'jax', 'Matmul', 'bf16 TFLOP/s', 'Of peak', 'Date'],
+      lambda r: [[f"`{r['name']}`", r['device'], _fmt(r.get('memory_gb'), 0), r['jax_version'],
+                  f"{r['matmul_n']}^3", _fmt(r['matmul_bf16_tflops_per_sec'], 1),
+                  DASH if r.get('matmul_fraction_of_peak') is None
+                  else f"{100 * r['matmul_fraction_of_peak']:.0f}%", r['date']]]))
+
+  parts.append(_record_section(
+      'jaxcls against PyTorch (`benchmarks/torch_twins.py`)',
+      'The same network (parameters and FLOPs checked equal) and train step in both: jaxcls\'s '
+      'jitted step in bfloat16, and PyTorch with `torch.compile`, bf16 autocast, channels_last '
+      'and fused SGD. Ratio = jaxcls img/s / PyTorch img/s (above 1: jaxcls is faster).',
+      by_kind.get('torch_twin', []),
+      ['Record', 'Model', 'Batch', 'jaxcls img/s', 'PyTorch img/s', 'Ratio', 'torch', 'Device',
+       'Date'],
+      lambda r: [[f"`{r['name']}`", r['model'], str(r['batch_size']),
+                  format_rate(r['jaxcls_images_per_sec']), format_rate(r['torch_images_per_sec']),
+                  f"{r['ratio']:.2f}", r.get('torch_torch_version', DASH), r['device'],
+                  r['date']]]))
 
   parts.append(_record_section(
       'First-step compile time (`benchmarks/compile_time.py`)',
