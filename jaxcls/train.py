@@ -330,7 +330,6 @@ def setup(config: ml_collections.ConfigDict, workdir: str,
   if is_main:
     workdir_lib.prepare(workdir_path)
     exit_stack.enter_context(workdir_lib.WorkdirLock(workdir_path))
-  workdir_lib.check_same_run(workdir_path, config)
 
   train, eval_split, info = data.load_dataset(config.dataset)
   steps_per_epoch = len(train.labels) // config.batch_size
@@ -342,6 +341,9 @@ def setup(config: ml_collections.ConfigDict, workdir: str,
   tx, schedule = optim.create_optimizer(config, steps_per_epoch)
   augment, eval_transform = _input_transforms(config, train, info)
   mix = mixing.make_mix(config.mix, info.num_classes, config.label_smoothing)
+  # After everything that can reject the config itself: a bad value is named as such, not as a
+  # change from the run the workdir holds.
+  workdir_lib.check_same_run(workdir_path, config)
 
   init_key, data_key, train_key = run_keys(config.seed)
   init = functools.partial(create_train_state, model, tx, info.image_shape)

@@ -53,7 +53,7 @@ CLI_CASES = [
     ('unwritable workdir', ['--workdir={file}/run'],
      r'--workdir: cannot write to .*; choose a writable directory'),
     ('checkpoint from another model', ['--config.model.base_width=8'],
-     r"holds checkpoints of model 'resnet18' whose shapes differ .*use a new --workdir"),
+     r'holds a run with other settings \(model.base_width: 4 -> 8\); it was left as it is'),
     ('batch not divisible by the devices', ['--config.batch_size=30'],
      r'batch_size: 30 does not divide over the 4 devices; use a multiple of 4 '
      r'\(e.g. --config.batch_size=28\)'),
@@ -91,6 +91,8 @@ CLI_ENV = {
 
 # (id, config overrides, data setup or None, expected error text).
 RUN_CASES = [
+    ('checkpoint of another model, no config.json', {'model.base_width': 8}, 'no-config-json',
+     r"holds checkpoints of model 'resnet18' whose shapes differ .*use a new --workdir"),
     ('unknown dataset', {'dataset.name': 'mnist'}, None,
      r"dataset.name: no embedded dataset 'mnist'; with dataset.source='embedded' choose one of"),
     ('unknown data source', {'dataset.source': 'web'}, None,
@@ -407,6 +409,8 @@ def test_run_case(finished_run, tmp_path, capsys, monkeypatch, name, overrides, 
                      'ALL_PROXY'):
       monkeypatch.delenv(variable, raising=False)
     overrides = {**_make_data(tmp_path / data, data), **overrides}
+  elif data == 'no-config-json':  # a workdir from before config.json: the shapes decide
+    (workdir / 'config.json').unlink()
   elif data == 'ckpt-file':
     workdir = tmp_path / 'fresh'
     workdir.mkdir()
