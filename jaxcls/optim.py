@@ -90,7 +90,7 @@ def create_schedule(config: ml_collections.ConfigDict, steps_per_epoch: int) -> 
   warmup = int(round(s.warmup_epochs * steps_per_epoch))
   if warmup >= total:
     raise UserError(f'schedule.warmup_epochs: {s.warmup_epochs} leaves no steps after warm-up '
-                    f'in {config.num_epochs} epochs; use fewer warm-up epochs')
+                    f'in {config.num_epochs:g} epochs; use fewer warm-up epochs')
   decay_steps = total - warmup
   if s.name == 'constant':
     main = optax.constant_schedule(lr)
