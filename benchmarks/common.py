@@ -211,7 +211,7 @@ def build_step(config: ml_collections.ConfigDict, *, steps_per_epoch: int = 8,
   tx, _ = optim.create_optimizer(config, steps_per_epoch)
   mean = config.augment.mean or (127.5,) * image_shape[-1]
   std = config.augment.std or (64.0,) * image_shape[-1]
-  augment = augment_lib.make_augment(config.augment, mean, std)
+  augment = augment_lib.make_augment(config.augment, mean, std, image_key=jax.random.key(3))
   mix = mixing.make_mix(config.mix, num_classes, config.label_smoothing)
   train_fn = train.make_train_fn(
       model, tx, augment, mix, train_key=jax.random.key(2), batch_size=config.batch_size,

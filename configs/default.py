@@ -60,7 +60,13 @@ def get_config():
   config.augment.std = config_dict.placeholder(tuple)
   config.augment.crop_padding = 4  # pixels >= 0; 0 disables pad-and-crop
   config.augment.pad_mode = 'zero'  # zero | reflect | symmetric
-  config.augment.flip = True
+  # airbench's "random translate by up to N px, reflect padding" is exactly pad-and-crop with
+  # reflect padding: set, it stands for crop_padding=translate, pad_mode='reflect' (both ignored).
+  config.augment.translate = config_dict.placeholder(int)  # pixels >= 0
+  # none | random (each image mirrored with probability 1/2 each step) | alternating (airbench:
+  # a random half of the images mirrored in epoch 0, every image's choice inverted on odd epochs;
+  # per image from (seed, image index), jaxcls/data/augment.py)
+  config.augment.flip = 'random'
   config.augment.cutout_size = 0  # pixels >= 0; 0 disables Cutout
   config.augment.cutout_prob = 1.0  # [0, 1]
   config.augment.cutout_inside = False  # True keeps the whole square inside the image
@@ -72,12 +78,17 @@ def get_config():
   config.mix.prob = 1.0  # [0, 1]: probability that a sample is mixed
   config.mix.cutmix_box = 'center'  # center (the paper) | corner (seed A: corner uniform)
   config.label_smoothing = 0.0  # [0, 1)
+  # The loss of a batch: the mean of its examples' cross-entropies, or their sum (airbench94;
+  # the lr then scales with the batch size). Logged train_loss is the per-example mean either way.
+  config.loss_reduction = 'mean'  # mean | sum
 
   # --- Optimisation: SGD with momentum; weight decay is coupled (added to the gradient).
   # Counts (batch sizes, epochs, steps, checkpoints) are positive integers below 2**31.
   config.batch_size = 128  # global, over all devices
   config.eval_batch_size = 500
-  config.num_epochs = 15
+  # > 0, may be fractional: the run is ceil(num_epochs * steps_per_epoch) steps, each epoch
+  # dropping its last partial batch (airbench94: 9.9 epochs of 48 batches of 1024 = 476 steps).
+  config.num_epochs = 15.0
   config.seed = 0  # [0, 2**32): JAX random keys keep 32 bits
   config.optim = ml_collections.ConfigDict()
   config.optim.lr = 0.1  # >= 0
@@ -86,15 +97,52 @@ def get_config():
   # Gradient term weight_decay * w (>= 0). Keras `l2(c)` in the loss equals weight_decay = 2c.
   config.optim.weight_decay = 5e-4
   config.optim.weight_decay_on = 'all'  # all (PyTorch) | conv_kernels (Keras seed A) | kernels
+  # Parameter groups, PyTorch's param_groups (jaxcls/optim.py): each named group selects leaves
+  # by `path` (a regex searched in the '/'-joined path, e.g. 'Conv_0/bias') and/or `kind`
+  # (kernel | conv_kernel | bias | bn_bias | bn_scale; bn_* are the scale and bias of modules
+  # without a kernel, i.e. normalisation layers), and sets `lr_mult` (x lr), `wd_mult`
+  # (x weight_decay; the decay stays coupled, so its step is lr*lr_mult*weight_decay*wd_mult*w)
+  # and `until_epoch` (the group's updates stop after that many epochs; None: never). Leaves no
+  # group selects have multipliers 1; a leaf in two groups is an error; lr_mult=0 freezes. E.g.
+  # airbench94's BN biases at 64x the lr with the same decay step:
+  #   config.optim.param_groups.bn_bias = dict(kind='bn_bias', lr_mult=64.0, wd_mult=1 / 64)
+  # with optim.weight_decay = 1.996e-3 / optim.lr (torch's weight_decay = wd / lr per group).
+  config.optim.param_groups = ml_collections.ConfigDict()
 
   config.schedule = ml_collections.ConfigDict()
-  config.schedule.name = 'cosine'  # constant | step | htd | cosine
+  config.schedule.name = 'cosine'  # constant | step | htd | cosine | piecewise_linear
   config.schedule.warmup_epochs = 0.0  # >= 0, fewer than num_epochs: linear warm-up from 0
   config.schedule.lr_min = 0.0  # cosine and htd floor, in [0, optim.lr]
   config.schedule.milestones = (60, 120, 160)  # step: increasing 0-based epochs, lr *= factor
   config.schedule.factor = 0.2  # > 0
   config.schedule.htd_lower = -6.0  # HTD L < U
   config.schedule.htd_upper = 3.0  # HTD U
+  # piecewise_linear: (fraction of all steps, multiple of optim.lr) knots, linear in between,
+  # the knot at step floor(fraction * steps); airbench94: ((0, 0.2), (0.23, 1.0), (1, 0.07)).
+  config.schedule.knots = ((0.0, 1.0), (1.0, 0.0))
+
+  # --- Evaluation.
+  config.eval = ml_collections.ConfigDict()
+  # Test-time augmentation, logits averaged over views (jaxcls/data/augment.py): none | flip (the
+  # image and its mirror, 1/2 each) | flip_translate (airbench94: 1/2 on that pair, 1/4 on the
+  # pair shifted by (+1, +1) px and 1/4 on the pair shifted by (-1, -1), reflect padding).
+  config.eval.tta = 'none'
+  # Precise BN (Wu & Johnson 2021): before each eval, the BatchNorm statistics evaluated are the
+  # exact averages of the batch means and variances over this many training batches (those the
+  # next steps train on, train-time augmentation), computed with the evaluated weights; the
+  # train state keeps its running averages. 0: evaluate with the running averages. More than
+  # an epoch's batches means one epoch's.
+  config.eval.recompute_bn_batches = 0
+
+  # --- Weight averaging (jaxcls/averaging.py), kept in the train state and checkpointed.
+  # mode 'ema': ema <- a * ema + (1 - a) * weights every `every` steps with a = decay**every,
+  # BN statistics included; evaluated instead of the weights. mode 'lookahead' (airbench94):
+  # the same update with a = decay**every * (t / T)**3 at step t of T, after which the weights
+  # are set to the ema; after the last step too (airbench94: decay 0.95, every 5).
+  config.ema = ml_collections.ConfigDict()
+  config.ema.decay = 0.0  # per step; 0 disables averaging
+  config.ema.mode = 'ema'  # ema | lookahead
+  config.ema.every = 1  # steps between updates of the average
 
   # --- Loop cadence, checkpoints.
   config.log_every_steps = 50
@@ -106,11 +154,13 @@ def get_config():
   config.checkpoint_every_steps = 1000
   config.keep_checkpoints = 3
   config.steps_per_dispatch = 1  # train steps per device call, unrolled (train.make_train_fn)
-  config.init_from = config_dict.placeholder(str)  # another workdir to take weights from
+  # Another workdir to take weights from (its params and batch_stats, not its weight average).
+  config.init_from = config_dict.placeholder(str)
 
   # --- Faults and scale-out (docs/SCALING.md).
   # A step whose loss or gradient is not finite: 'stop' ends the run naming the step (the last
-  # good checkpoint stays); 'skip' drops that update (params, optimizer state, batch statistics).
+  # good checkpoint stays); 'skip' drops that update (params, optimizer state, batch statistics,
+  # weight average).
   config.nan_policy = 'stop'  # stop | skip
   # device: the train split is copied to every device and each batch gathered there (fastest);
   # host: each process gathers its rows of each batch on the host and sends only those.

@@ -60,6 +60,6 @@ def recipe(model_name: str, arg: Optional[str], *, config_file: str,
   config.augment.std = None
   config.augment.crop_padding = 4
   config.augment.pad_mode = 'zero'
-  config.augment.flip = True
+  config.augment.flip = 'random'
   config.augment.cutout_size = 0
   return config

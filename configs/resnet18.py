@@ -34,7 +34,7 @@ def get_config(arg=None):
   config.label_smoothing = 0.1
   config.augment.crop_padding = 4
   config.augment.pad_mode = 'zero'
-  config.augment.flip = True
+  config.augment.flip = 'random'
   config.log_every_steps = 100
   if 'fmnist' in variants:
     config.dataset.name = 'fashion_mnist'

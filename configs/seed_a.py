@@ -64,7 +64,7 @@ def recipe(model_name: str, arg: Optional[str], *, sd_survival: Optional[float] 
   config.augment.std = (62.99, 62.09, 66.70)
   config.augment.crop_padding = 4
   config.augment.pad_mode = 'symmetric'
-  config.augment.flip = True
+  config.augment.flip = 'random'
   config.checkpoint_every_steps = 2000
 
   for v in variants:

@@ -67,7 +67,7 @@ def recipe(model_name: str, arg: Optional[str], *, config_file: str,
   config.augment.std = None
   config.augment.crop_padding = 4
   config.augment.pad_mode = 'zero'
-  config.augment.flip = True
+  config.augment.flip = 'random'
   config.augment.cutout_size = cutout_size
   config.augment.cutout_prob = 1.0
   config.augment.cutout_inside = False
@@ -75,6 +75,6 @@ def recipe(model_name: str, arg: Optional[str], *, config_file: str,
     config.augment.mean = (0.0,)
     config.augment.std = (1.0,)
     config.augment.crop_padding = 0
-    config.augment.flip = False
+    config.augment.flip = 'none'
     config.augment.cutout_size = 0
   return config

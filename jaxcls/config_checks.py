@@ -17,10 +17,11 @@ import math
 import os
 from typing import Any, Optional
 
+import jax
 import ml_collections
 import numpy as np
 
-from jaxcls import models, optim
+from jaxcls import averaging, models, optim
 from jaxcls.data import augment as augment_lib
 from jaxcls.data import mixing
 from jaxcls.data import sources
@@ -28,6 +29,7 @@ from jaxcls.errors import UserError
 
 NAN_POLICIES = ('stop', 'skip')
 DATA_FEEDS = ('auto', 'device', 'host')
+LOSS_REDUCTIONS = ('mean', 'sum')
 INT32_MAX = 2**31 - 1  # step counters and sizes live in int32 on the device
 # jax.random.key(seed) keeps 32 bits without x64: 2**32 would give seed 0's numbers again.
 SEED_MAX = 2**32 - 1
@@ -113,7 +115,8 @@ FIELDS: dict[str, Number] = {
     'augment.std': Number(float, 0.0, 255.0, low_open=True, optional=True, each=True,
                           hint='per channel, 0-255 pixel scale'),
     'augment.crop_padding': Number(int, 0, INT32_MAX, hint='0 disables pad-and-crop'),
-    'augment.flip': Number(bool),
+    'augment.translate': Number(int, 0, INT32_MAX, optional=True,
+                                hint='pixels, reflect padding'),
     'augment.cutout_size': Number(int, 0, INT32_MAX, hint='0 disables Cutout'),
     'augment.cutout_prob': _PROBABILITY,
     'augment.cutout_inside': Number(bool),
@@ -122,7 +125,7 @@ FIELDS: dict[str, Number] = {
     'label_smoothing': Number(float, 0.0, 1.0, high_open=True),
     'batch_size': _POSITIVE,
     'eval_batch_size': _POSITIVE,
-    'num_epochs': _POSITIVE,
+    'num_epochs': Number(float, 0.0, low_open=True, hint='fractions end inside an epoch'),
     'seed': Number(int, 0, SEED_MAX, hint='JAX random keys keep 32 bits'),
     'optim.lr': _FINITE_NONNEGATIVE,
     'optim.momentum': Number(float, 0.0, 1.0, high_open=True, hint='0 turns momentum off'),
@@ -144,6 +147,9 @@ FIELDS: dict[str, Number] = {
     'checkpoint_every_steps': _POSITIVE,
     'keep_checkpoints': _POSITIVE,
     'steps_per_dispatch': _POSITIVE,
+    'eval.recompute_bn_batches': Number(int, 0, INT32_MAX, hint='0: the running averages'),
+    'ema.decay': Number(float, 0.0, 1.0, high_open=True, hint='0 disables averaging'),
+    'ema.every': _POSITIVE,
 }
 
 
@@ -188,11 +194,14 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   _check_choice('data_feed', 'feed', config.data_feed, DATA_FEEDS)
   _check_choice('dataset.source', 'source', config.dataset.source, sources.SOURCES)
   _check_choice('mix.cutmix_box', 'box', config.mix.cutmix_box, mixing.CUTMIX_BOXES)
+  _check_choice('loss_reduction', 'reduction', config.loss_reduction, LOSS_REDUCTIONS)
+  _check_choice('eval.tta', 'mode', config.eval.tta, augment_lib.TTA_MODES)
+  averaging.check(config.ema)
   # Built once with stand-in sizes: 10 classes, 32x32x3 images, 1000 steps per epoch.
   models.check_buildable(config.model.name, num_classes=config.dataset.get('num_classes') or 10,
                          **model_overrides(config))
   optim.create_optimizer(config, steps_per_epoch=1000)
-  augment_lib.make_augment(config.augment, mean=(0.0,), std=(1.0,))
+  augment_lib.make_augment(config.augment, mean=(0.0,), std=(1.0,), image_key=jax.random.key(0))
   mixing.make_mix(config.mix, 10, config.label_smoothing)
 
 

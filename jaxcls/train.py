@@ -7,10 +7,14 @@ input functions, the state restored or initialised: a `Run`) -> `start_loop` and
 
 Data flows one way: host arrays (`jaxcls.data`) -> device, replicated once -> each step gathers
 its batch by index from the permutation of its epoch -> augment -> mix -> model -> loss -> optax
--> state -> metrics and checkpoints.
+-> weight average (`jaxcls.averaging`) -> state -> metrics and checkpoints. An eval reads the
+weights `config.ema` names, recomputes their BatchNorm statistics first where
+`eval.recompute_bn_batches` is set (`jaxcls.precise_bn`), and averages the logits over the
+test-time views of `eval.tta`.
 
 Randomness is stateless: step `t` draws from `fold_in(train_key, t)` split into named streams,
-and epoch `e` visits the data in the order `permutation(fold_in(data_key, e))`. A resumed run
+epoch `e` visits the data in the order `permutation(fold_in(data_key, e))`, and per-image draws
+fixed for the run (the alternating flip) come from `fold_in(image_key, index)`. A resumed run
 therefore draws exactly the numbers an uninterrupted run draws, with no RNG state to save.
 
 The loop dispatches asynchronously and reads metrics back only at log, eval and checkpoint
@@ -30,7 +34,7 @@ import functools
 import json
 import os
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import flax
 import jax
@@ -43,10 +47,10 @@ from clu import metrics
 from etils import epath
 from jax import lax
 
-from jaxcls import checkpoint, data, logs, models, optim, parallel
+from jaxcls import averaging, checkpoint, data, logs, models, optim, parallel, precise_bn
 from jaxcls import signals as signals_lib
 from jaxcls import workdir as workdir_lib
-from jaxcls.config_checks import check_config
+from jaxcls.config_checks import INT32_MAX, check_config
 from jaxcls.data import augment as augment_lib
 from jaxcls.data import feed as feed_lib
 from jaxcls.data import mixing
@@ -54,7 +58,8 @@ from jaxcls.errors import UserError
 from jaxcls.report import labels
 
 # Named random streams, one key each per step. Models draw theirs with `self.make_rng(name)`.
-STREAMS = ('augment', 'mix', 'drop_path', 'shake', 'dropout')
+# `precise_bn` seeds the batches that recompute BatchNorm statistics before an eval at that step.
+STREAMS = ('augment', 'mix', 'drop_path', 'shake', 'dropout', 'precise_bn')
 MODEL_STREAMS = ('drop_path', 'shake', 'dropout')
 _NO_STEP = np.iinfo(np.int32).max  # `NonFinite.first` when every step was finite
 
@@ -68,6 +73,8 @@ class TrainState(flax.struct.PyTreeNode):
   params: Any
   batch_stats: Any
   opt_state: Any
+  # The weight average `{'params', 'batch_stats'}` (`jaxcls.averaging`); `{}` when off.
+  ema: Any = flax.struct.field(default_factory=dict)
 
 
 @flax.struct.dataclass
@@ -115,10 +122,15 @@ def step_rngs(train_key: jax.Array, step: jax.Array) -> dict[str, jax.Array]:
   return dict(zip(STREAMS, jax.random.split(jax.random.fold_in(train_key, step), len(STREAMS))))
 
 
-def run_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
-  """`(init_key, data_key, train_key)` of a run: initialisation, epoch order, per-step streams."""
-  init_key, data_key, train_key = jax.random.split(jax.random.key(seed), 3)
-  return init_key, data_key, train_key
+def run_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+  """`(init_key, data_key, train_key, image_key)` of a run: initialisation, epoch order,
+  per-step streams, per-image draws fixed for the run (the alternating flip's epoch-0 coin).
+
+  With partitionable threefry a split's first keys do not depend on how many are split, so
+  the first three are those of the runs from before `image_key` existed.
+  """
+  init_key, data_key, train_key, image_key = jax.random.split(jax.random.key(seed), 4)
+  return init_key, data_key, train_key, image_key
 
 
 def _all_finite(tree: Any) -> jax.Array:
@@ -126,95 +138,128 @@ def _all_finite(tree: Any) -> jax.Array:
 
 
 def create_train_state(model, tx: optax.GradientTransformation, image_shape: tuple[int, ...],
-                       init_key: jax.Array) -> TrainState:
+                       init_key: jax.Array,
+                       ema: Optional[ml_collections.ConfigDict] = None) -> TrainState:
+  """Step 0: the model's initial variables, the optimizer's state and, where `ema` (the
+  `config.ema` block) enables it, the weight average started from those variables."""
   variables = model.init({'params': init_key}, jnp.zeros((1, *image_shape), jnp.float32),
                          train=False)
-  params = variables['params']
-  return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                    batch_stats=variables.get('batch_stats', {}), opt_state=tx.init(params))
+  params, batch_stats = variables['params'], variables.get('batch_stats', {})
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params, batch_stats=batch_stats,
+                    opt_state=tx.init(params),
+                    ema=averaging.start(ema, params, batch_stats) if ema else {})
+
+
+class Batch(NamedTuple):
+  """One step's examples: uint8 `images` (batch, H, W, C), int32 `labels` and `index` (batch,),
+  the rows of the train split they are, and the step's `epoch` (a scalar)."""
+  images: jax.Array
+  labels: jax.Array
+  index: jax.Array
+  epoch: jax.Array
+
+
+def make_batch_reader(*, batch_size: int, steps_per_epoch: int,
+                      host_fed: bool = False) -> Callable[..., Batch]:
+  """`read(step, i, *data) -> Batch`: the batch of `step`, the `i`-th step of one call.
+
+  Device-fed `data` is `(images, labels, perms, epoch0)`: the whole train split, replicated,
+  and the permutations of epochs `epoch0` and `epoch0 + 1`; the batch is gathered by index.
+  Host-fed `data` is `(images, labels, index)`, each `(num_steps, batch_size, ...)` as
+  `HostFeed` sends them.
+  """
+
+  def gathered(step, i, images, labels, perms, epoch0) -> Batch:
+    del i
+    epoch, position = jnp.divmod(step, steps_per_epoch)
+    index = lax.dynamic_slice_in_dim(perms[epoch - epoch0], position * batch_size, batch_size)
+    return Batch(images[index], labels[index], index, epoch)
+
+  def fed(step, i, images, labels, index) -> Batch:
+    return Batch(images[i], labels[i], index[i], step // steps_per_epoch)
+
+  return fed if host_fed else gathered
 
 
 def make_train_fn(model, tx, augment: Callable, mix: Callable, *, train_key: jax.Array,
                   batch_size: int, steps_per_epoch: int, mesh, num_steps: int = 1,
-                  nan_policy: str = 'stop', host_fed: bool = False) -> Callable:
+                  nan_policy: str = 'stop', host_fed: bool = False,
+                  loss_reduction: str = 'mean', average: Optional[Callable] = None) -> Callable:
   """`train_fn(state, *data) -> (state, TrainMetrics)`: `num_steps` steps.
 
-  Device-fed (default): `train_fn(state, images, labels, perms, epoch0)` takes the whole train
-  split, replicated, and gathers each batch by index. `perms` holds the permutations of epochs
-  `epoch0` and `epoch0 + 1`, so one call may run up to `steps_per_epoch` steps across an epoch
-  boundary. Host-fed: `train_fn(state, images, labels)` takes the `(num_steps, batch_size, ...)`
-  batches themselves (`HostFeed`). Several steps are unrolled rather than put in a
+  `data` is what `make_batch_reader` reads: device-fed (default), the whole train split,
+  replicated, and the permutations of epochs `epoch0` and `epoch0 + 1` (so one call may run up
+  to `steps_per_epoch` steps across an epoch boundary); host-fed, the `(num_steps, batch_size,
+  ...)` batches themselves (`HostFeed`). Several steps are unrolled rather than put in a
   `lax.fori_loop`: XLA:CPU runs convolutions inside a loop body about 20x slower.
 
-  A step whose loss or gradient is not finite is counted in `TrainMetrics.nonfinite`; under
-  `nan_policy='skip'` its update (parameters, optimizer state, batch statistics) is dropped,
-  while the step counter still advances so that the data order and random streams move on.
+  The loss is the cross-entropy summed or averaged over the batch (`loss_reduction`); the
+  metrics report its per-example mean either way. `average` (`averaging.make_update`) updates
+  the weight average after each optimizer step. A step whose loss or gradient is not finite
+  is counted in `TrainMetrics.nonfinite`; under `nan_policy='skip'` its update (parameters,
+  optimizer state, batch statistics) is dropped, while the step counter still advances so that
+  the data order and random streams move on.
   """
   batch_sharding = parallel.batch_sharded(mesh)
+  read = make_batch_reader(batch_size=batch_size, steps_per_epoch=steps_per_epoch,
+                           host_fed=host_fed)
+  reduce = {'mean': jnp.mean, 'sum': jnp.sum}[loss_reduction]
 
-  def train_step(state: TrainState, batch, batch_labels):
+  def train_step(state: TrainState, batch: Batch):
     rngs = step_rngs(train_key, state.step)
-    batch = lax.with_sharding_constraint(batch, batch_sharding)
-    batch_labels = lax.with_sharding_constraint(batch_labels, batch_sharding)
-    x = augment(rngs['augment'], batch)
-    x, targets = mix(rngs['mix'], x, batch_labels)
+    images, labels, index = (lax.with_sharding_constraint(a, batch_sharding) for a in batch[:3])
+    x = augment(rngs['augment'], images, index, batch.epoch)
+    x, targets = mix(rngs['mix'], x, labels)
 
     def loss_fn(params):
       logits, updates = model.apply(
           {'params': params, 'batch_stats': state.batch_stats}, x, train=True,
           mutable=['batch_stats'], rngs={name: rngs[name] for name in MODEL_STREAMS})
-      return optax.softmax_cross_entropy(logits, targets).mean(), (logits, updates)
+      losses = optax.softmax_cross_entropy(logits, targets)
+      return reduce(losses), (losses.mean(), logits, updates)
 
-    (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    finite = jnp.isfinite(loss) & _all_finite(grads)
+    (objective, (loss, logits, updates)), grads = jax.value_and_grad(
+        loss_fn, has_aux=True)(state.params)
+    finite = jnp.isfinite(objective) & _all_finite(grads)
     param_updates, opt_state = tx.update(grads, state.opt_state, state.params)
     new_state = state.replace(step=state.step + 1,
                               params=optax.apply_updates(state.params, param_updates),
                               batch_stats=updates.get('batch_stats', state.batch_stats),
                               opt_state=opt_state)
+    if average is not None:
+      new_state = average(new_state)
     if nan_policy == 'skip':
       kept = state.replace(step=new_state.step)
       new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, kept)
     return new_state, TrainMetrics.single_from_model_output(
-        loss=loss, logits=logits, labels=batch_labels, finite=finite, step=state.step)
+        loss=loss, logits=logits, labels=labels, finite=finite, step=state.step)
 
-  def gather(step, images, labels, perms, epoch0):
-    epoch, position = jnp.divmod(step, steps_per_epoch)
-    index = lax.dynamic_slice_in_dim(perms[epoch - epoch0], position * batch_size, batch_size)
-    return images[index], labels[index]
-
-  def device_fed(state, images, labels, perms, epoch0):
-    acc = TrainMetrics.empty()
-    for _ in range(num_steps):
-      batch = gather(state.step, images, labels, perms, epoch0)
-      state, step_metrics = train_step(state, *batch)
-      acc = acc.merge(step_metrics)
-    return state, acc
-
-  def fed(state, images, labels):
+  def train_fn(state, *data):
     acc = TrainMetrics.empty()
     for i in range(num_steps):
-      state, step_metrics = train_step(state, images[i], labels[i])
+      state, step_metrics = train_step(state, read(state.step, i, *data))
       acc = acc.merge(step_metrics)
     return state, acc
 
   replicated = parallel.replicated(mesh)
-  return jax.jit(fed if host_fed else device_fed, donate_argnums=0,
-                 out_shardings=(replicated, replicated))
+  return jax.jit(train_fn, donate_argnums=0, out_shardings=(replicated, replicated))
 
 
-def make_eval_fn(model, transform: Callable, *, batch_size: int, mesh) -> Callable:
-  """`eval_fn(state, images, labels, i) -> EvalMetrics` of batch `i` of a split padded to full
-  batches. Padding rows carry label -1 and are masked out, so every example counts once."""
+def make_eval_fn(model, transform: Callable, *, batch_size: int, mesh,
+                 tta: str = 'none') -> Callable:
+  """`eval_fn(variables, images, labels, i) -> EvalMetrics` of batch `i` of a split padded to
+  full batches, with the model's `{'params', 'batch_stats'}`. Padding rows carry label -1 and
+  are masked out, so every example counts once. The logits are the weighted average over the
+  views of test-time augmentation `tta` (`augment.tta_views`)."""
   batch_sharding = parallel.batch_sharded(mesh)
 
-  def eval_fn(state: TrainState, images, labels, i):
+  def eval_fn(variables, images, labels, i):
     x = lax.dynamic_slice_in_dim(images, i * batch_size, batch_size)
     y = lax.dynamic_slice_in_dim(labels, i * batch_size, batch_size)
     x = lax.with_sharding_constraint(x, batch_sharding)
     y = lax.with_sharding_constraint(y, batch_sharding)
-    logits = model.apply({'params': state.params, 'batch_stats': state.batch_stats},
-                         transform(x), train=False)
+    logits = sum(weight * model.apply(variables, transform(view), train=False)
+                 for weight, view in augment_lib.tta_views(x, tta))
     loss = optax.softmax_cross_entropy_with_integer_labels(logits, jnp.maximum(y, 0))
     return EvalMetrics.single_from_model_output(loss=loss, logits=logits, labels=y, mask=y >= 0)
 
@@ -290,7 +335,7 @@ class Run:
   eval_transform: Callable
   data_key: jax.Array
   train_key: jax.Array
-  variables: Any  # abstract params and batch_stats: the shapes a checkpoint must have
+  variables: Any  # abstract params, batch_stats (and ema): the shapes a checkpoint must have
   ckpts: checkpoint.Checkpoints
   state: TrainState
   clock: _Clock
@@ -336,24 +381,30 @@ def setup(config: ml_collections.ConfigDict, workdir: str,
   if not steps_per_epoch:
     raise UserError(f'batch_size: {config.batch_size} is larger than the {len(train.labels)} '
                     f'training images of {config.dataset.train_split}; use a smaller batch')
+  num_steps = optim.train_steps(config, steps_per_epoch)
+  if num_steps > INT32_MAX:  # the step counter lives in int32 on the device
+    raise UserError(f'num_epochs: {config.num_epochs:.10g} epochs of {steps_per_epoch} steps are '
+                    f'{num_steps} steps, more than the int32 step counter holds ({INT32_MAX}); '
+                    'use fewer epochs')
   model = models.create_model(config.model.name, num_classes=info.num_classes,
                               **_model_overrides(config))
   tx, schedule = optim.create_optimizer(config, steps_per_epoch)
-  augment, eval_transform = _input_transforms(config, train, info)
+  init_key, data_key, train_key, image_key = run_keys(config.seed)
+  augment, eval_transform = _input_transforms(config, train, info, image_key)
   mix = mixing.make_mix(config.mix, info.num_classes, config.label_smoothing)
   # After everything that can reject the config itself: a bad value is named as such, not as a
   # change from the run the workdir holds.
   workdir_lib.check_same_run(workdir_path, config)
 
-  init_key, data_key, train_key = run_keys(config.seed)
-  init = functools.partial(create_train_state, model, tx, info.image_shape)
+  init = functools.partial(create_train_state, model, tx, info.image_shape, ema=config.ema)
   abstract_state = jax.eval_shape(init, init_key)
-  variables = {'params': abstract_state.params, 'batch_stats': abstract_state.batch_stats}
+  variables = {'params': abstract_state.params, 'batch_stats': abstract_state.batch_stats,
+               **({'ema': abstract_state.ema} if abstract_state.ema else {})}
   ckpts = checkpoint.Checkpoints(str(workdir_path), keep=config.keep_checkpoints)
   exit_stack.callback(ckpts.shutdown)  # a no-op after `finish` closed them
   run = Run(config=config, workdir=workdir_path, mesh=mesh, is_main=is_main, train=train,
             eval_split=eval_split, info=info, steps_per_epoch=steps_per_epoch,
-            num_steps=config.num_epochs * steps_per_epoch, model=model, tx=tx,
+            num_steps=num_steps, model=model, tx=tx,
             schedule=schedule, augment=augment, mix=mix, eval_transform=eval_transform,
             data_key=data_key, train_key=train_key, variables=variables, ckpts=ckpts,
             state=None, clock=clock)
@@ -364,7 +415,7 @@ def setup(config: ml_collections.ConfigDict, workdir: str,
 
 
 def _input_transforms(config: ml_collections.ConfigDict, train: data.LabeledImages,
-                      info: data.DatasetInfo) -> tuple[Callable, Callable]:
+                      info: data.DatasetInfo, image_key: jax.Array) -> tuple[Callable, Callable]:
   """`(augment, eval_transform)`, normalising with `config.augment.mean/std` or, where unset,
   the train split's channel statistics."""
   mean, std = config.augment.mean, config.augment.std
@@ -372,10 +423,11 @@ def _input_transforms(config: ml_collections.ConfigDict, train: data.LabeledImag
     stats = augment_lib.channel_stats(train.images)
     mean = stats[0] if mean is None else mean
     std = stats[1] if std is None else std
-  augment = augment_lib.make_augment(config.augment, mean, std)
+  augment = augment_lib.make_augment(config.augment, mean, std, image_key)
   # Traced once, abstractly: size checks (crop padding, Cutout) fail now, not at the first step.
   jax.eval_shape(augment, jax.random.key(0), jax.ShapeDtypeStruct((1, *info.image_shape),
-                                                                  jnp.uint8))
+                                                                  jnp.uint8),
+                 jax.ShapeDtypeStruct((1,), jnp.int32), jax.ShapeDtypeStruct((), jnp.int32))
   return augment, augment_lib.make_eval_transform(mean, std)
 
 
@@ -397,7 +449,9 @@ def _restore_or_init(run: Run, init: Callable, init_key: jax.Array, abstract_sta
     return
   run.state = jax.jit(init, out_shardings=replicated)(init_key)
   if run.config.init_from:
-    run.state = _init_from(run.state, run.config.init_from, replicated)
+    state = _init_from(run.state, run.config.init_from, replicated)
+    run.state = state.replace(ema=averaging.start(run.config.ema, state.params,
+                                                  state.batch_stats))
 
 
 def _finished_results(run: Run) -> Optional[dict]:
@@ -420,13 +474,15 @@ class Steps:
 
   `train(state, step, n)` runs steps `step .. step + n - 1` (n is 1 or `chunk`), feeding them
   from the device copy of the train split (or `HostFeed`); `evaluate(state)` returns the eval
-  split's `EvalMetrics`, computed.
+  split's `EvalMetrics`, computed, of the weights `config.ema` says to evaluate, with their
+  BatchNorm statistics recomputed first where `config.eval.recompute_bn_batches` asks.
   """
   run: Run
   chunk: int
   train_fns: dict[int, Callable]
   eval_fn: Callable
   eval_arrays: tuple[jax.Array, jax.Array]
+  bn_fn: Optional[Callable] = None  # precise BN: adds one batch's BN statistics to a total
   feed: Optional[feed_lib.HostFeed] = None
   train_arrays: Optional[tuple[jax.Array, jax.Array]] = None
   perms_fn: Optional[Callable] = None
@@ -439,17 +495,19 @@ class Steps:
     host_fed = config.data_feed == 'host' or (config.data_feed == 'auto'
                                               and jax.process_count() > 1)
     chunk = min(config.steps_per_dispatch, run.steps_per_epoch)
+    average = averaging.make_update(config.ema, run.num_steps)
     train_fns = {n: make_train_fn(run.model, run.tx, run.augment, run.mix,
                                   train_key=run.train_key, batch_size=config.batch_size,
                                   steps_per_epoch=run.steps_per_epoch, mesh=mesh, num_steps=n,
-                                  nan_policy=config.nan_policy, host_fed=host_fed)
+                                  nan_policy=config.nan_policy, host_fed=host_fed,
+                                  loss_reduction=config.loss_reduction, average=average)
                  for n in {1, chunk}}
     eval_fn = make_eval_fn(run.model, run.eval_transform, batch_size=config.eval_batch_size,
-                           mesh=mesh)
+                           mesh=mesh, tta=config.eval.tta)
     eval_arrays = tuple(parallel.put_replicated(a, mesh)
                         for a in _pad_to_batches(run.eval_split, config.eval_batch_size))
     steps = cls(run=run, chunk=chunk, train_fns=train_fns, eval_fn=eval_fn,
-                eval_arrays=eval_arrays)
+                eval_arrays=eval_arrays, bn_fn=_make_bn_fn(run, host_fed))
     if host_fed:
       steps.feed = feed_lib.HostFeed(run.train, run.data_key, batch_size=config.batch_size,
                                      steps_per_epoch=run.steps_per_epoch, mesh=mesh)
@@ -464,19 +522,55 @@ class Steps:
   def data_feed(self) -> str:
     return 'host' if self.feed is not None else 'device'
 
-  def train(self, state: TrainState, step: int, n: int) -> tuple[TrainState, TrainMetrics]:
+  def train_data(self, step: int, n: int) -> tuple:
+    """What a train call of steps `step .. step + n - 1` reads (`make_batch_reader`)."""
     if self.feed is not None:
-      return self.train_fns[n](state, *self.feed(step, n))
+      return self.feed(step, n)
     epoch0 = step // self.run.steps_per_epoch
     if self._perms_epoch != epoch0:
       self._perms, self._perms_epoch = self.perms_fn(epoch0), epoch0
-    return self.train_fns[n](state, *self.train_arrays, self._perms, epoch0)
+    return (*self.train_arrays, self._perms, epoch0)
+
+  def train(self, state: TrainState, step: int, n: int) -> tuple[TrainState, TrainMetrics]:
+    return self.train_fns[n](state, *self.train_data(step, n))
+
+  def evaluated_variables(self, state: TrainState) -> dict:
+    """The weights to evaluate (`averaging.evaluated`), with precise BN statistics where set:
+    averages over the batches of steps `step .. step + N - 1`; `state` keeps its own."""
+    variables = averaging.evaluated(self.run.config.ema, state)
+    if self.bn_fn is None:
+      return variables
+    # At most one epoch's batches: a small split (a smoke run) keeps the config's default.
+    step = int(state.step)
+    n = min(self.run.config.eval.recompute_bn_batches, self.run.steps_per_epoch)
+    batch_stats = precise_bn.recompute(self.bn_fn, variables, step, n,
+                                       *self.train_data(step, n))
+    return {**variables, 'batch_stats': batch_stats}
 
   def evaluate(self, state: TrainState) -> dict:
     images, labels = self.eval_arrays
-    batches = [self.eval_fn(state, images, labels, i)
+    variables = self.evaluated_variables(state)
+    batches = [self.eval_fn(variables, images, labels, i)
                for i in range(labels.shape[0] // self.run.config.eval_batch_size)]
     return functools.reduce(lambda a, b: a.merge(b), jax.device_get(batches)).compute()
+
+
+def precise_bn_rngs(train_key: jax.Array, step: jax.Array, k: jax.Array) -> dict:
+  """Keys of batch `k` of the precise-BN pass before the eval at `step`: its augmentation and
+  the model's streams, from the step's `precise_bn` stream."""
+  rngs = step_rngs(step_rngs(train_key, step)['precise_bn'], k)
+  return {name: rngs[name] for name in ('augment', *MODEL_STREAMS)}
+
+
+def _make_bn_fn(run: Run, host_fed: bool) -> Optional[Callable]:
+  """The jitted `precise_bn` accumulate function of the run, or None when it is off."""
+  if not run.config.eval.recompute_bn_batches:
+    return None
+  read = make_batch_reader(batch_size=run.config.batch_size,
+                           steps_per_epoch=run.steps_per_epoch, host_fed=host_fed)
+  accumulate = precise_bn.make_accumulate_fn(
+      run.model, run.augment, read, functools.partial(precise_bn_rngs, run.train_key))
+  return jax.jit(accumulate, out_shardings=parallel.replicated(run.mesh))
 
 
 # --- The loop: dispatch steps up to the next sync point; there log, check, evaluate, save.
@@ -607,7 +701,7 @@ class Loop:
 def start_loop(run: Run) -> Loop:
   """Logs the run's size, puts its data on the device and opens the writer and progress."""
   config = run.config
-  logging.info('Model %s: %s params, %s batch stats; %d steps (%d epochs of %d) on %d devices.',
+  logging.info('Model %s: %s params, %s batch stats; %d steps (%g epochs of %d) on %d devices.',
                config.model.name, f'{run.num_params:,}',
                f'{sum(x.size for x in jax.tree.leaves(run.state.batch_stats)):,}',
                run.num_steps, config.num_epochs, run.steps_per_epoch, run.mesh.devices.size)
@@ -636,7 +730,7 @@ def finish(loop: Loop) -> dict:
   loop.writer.flush()
   results = {
       'test_accuracy': eval_scalars['eval_accuracy'], 'test_loss': eval_scalars['eval_loss'],
-      'step': step, 'epoch': step // run.steps_per_epoch, 'params': run.num_params,
+      'step': step, 'epoch': epochs(step, run.steps_per_epoch), 'params': run.num_params,
       'wall_time_s': run.clock.wall_time, 'train_images_per_sec': run.clock.images_per_sec,
       'model': config.model.name, 'model_label': labels.run_label(config),
       'dataset': config.dataset.name,
@@ -677,6 +771,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     if loop.run_to_end(signals):
       finish(loop)
     return run.state
+
+
+def epochs(step: int, steps_per_epoch: int) -> float:
+  """Epochs done after `step` steps: an int when whole, else rounded to 3 decimals."""
+  whole, part = divmod(step, steps_per_epoch)
+  return whole if not part else round(step / steps_per_epoch, 3)
 
 
 def _summary(results: dict) -> str:

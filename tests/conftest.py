@@ -49,7 +49,7 @@ def tiny_config(**overrides):
   config.eval_batch_size = 64
   config.num_epochs = 2
   config.augment.crop_padding = 2
-  config.augment.flip = False
+  config.augment.flip = 'none'
   config.log_every_steps = 4
   config.checkpoint_every_steps = 8
   config.progress_every_secs = 1e9

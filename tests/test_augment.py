@@ -73,6 +73,89 @@ def test_random_flip_mirrors_half_of_the_samples():
   assert abs(flipped.mean() - 0.5) < 4 * np.sqrt(0.25 / batch)
 
 
+def test_alternating_flip_inverts_a_fixed_random_half_on_odd_epochs():
+  """airbench: epoch 0 mirrors a random half; image i is mirrored in epoch e iff its epoch-0 coin
+  XOR e is odd. The coin is per image index, whatever batch or position the image is in."""
+  n = 2048
+  images = _images(n)
+  key = jax.random.key(5)
+  flip = jax.jit(augment_lib.alternating_flip)
+
+  def flipped(index, epoch):
+    out = np.asarray(flip(key, jnp.asarray(images[index]), jnp.asarray(index), epoch))
+    mirrored = np.all(out == images[index][:, :, ::-1], axis=(1, 2, 3))
+    np.testing.assert_array_equal(mirrored | np.all(out == images[index], axis=(1, 2, 3)), True)
+    return mirrored
+
+  index = np.arange(n, dtype=np.int32)
+  first = flipped(index, 0)
+  assert abs(first.mean() - 0.5) < 4 * np.sqrt(0.25 / n)
+  for epoch in range(1, 6):
+    np.testing.assert_array_equal(flipped(index, epoch), first ^ (epoch % 2 == 1))
+  shuffled = np.random.default_rng(0).permutation(n).astype(np.int32)[:100]
+  np.testing.assert_array_equal(flipped(shuffled, 3), ~first[shuffled])
+  other = np.asarray(jax.vmap(lambda i: jax.random.bernoulli(
+      jax.random.fold_in(jax.random.key(6), i)))(index))
+  assert (other != first).mean() > 0.4  # another run's key, another half
+
+
+def test_make_augment_alternating_needs_the_index_and_epoch():
+  config = _augment_config(crop_padding=0, flip='alternating')
+  images = jnp.asarray(_images(8))
+  augment = augment_lib.make_augment(config, MEAN, STD, image_key=jax.random.key(5))
+  index = jnp.arange(8, dtype=jnp.int32)
+  np.testing.assert_array_equal(
+      augment(jax.random.key(0), images, index, 1),
+      augment_lib.normalize(augment_lib.alternating_flip(jax.random.key(5), images, index, 1),
+                            MEAN, STD))
+  with pytest.raises(ValueError, match='index and epoch'):
+    augment(jax.random.key(0), images)
+  with pytest.raises(ValueError, match='image_key'):
+    augment_lib.make_augment(config, MEAN, STD)
+
+
+def test_translate_is_reflect_pad_and_crop():
+  """`augment.translate=r` is pad-and-crop by r with reflect padding: the same draws."""
+  images = jnp.asarray(_images(64))
+  alias = augment_lib.make_augment(_augment_config(translate=2, crop_padding=4), MEAN, STD)
+  crop = augment_lib.make_augment(_augment_config(crop_padding=2, pad_mode='reflect'), MEAN,
+                                  STD)
+  np.testing.assert_array_equal(alias(jax.random.key(1), images),
+                                crop(jax.random.key(1), images))
+
+
+@pytest.mark.parametrize('dy,dx', [(1, 1), (-1, -1), (2, -1)])
+def test_translate_shifts_with_reflect_padding(dy, dx):
+  images = _images(3)
+  out = np.asarray(augment_lib.translate(jnp.asarray(images), dy, dx))
+  p = max(abs(dy), abs(dx))
+  padded = np.pad(images, ((0, 0), (p, p), (p, p), (0, 0)), mode='reflect')
+  np.testing.assert_array_equal(out, padded[:, p - dy:p - dy + 8, p - dx:p - dx + 8])
+  # The interior moved by (dy, dx): pixel (i, j) is the input's (i - dy, j - dx).
+  np.testing.assert_array_equal(out[:, 3, 4], images[:, 3 - dy, 4 - dx])
+
+
+def test_tta_views_are_airbench94s():
+  """flip_translate: 1/4 on the image and its mirror, 1/8 on each of the four shifted views
+  (airbench94's 0.5 * mirror pair + 0.5 * mean over the two shifted mirror pairs)."""
+  images = jnp.asarray(_images(2))
+  x = np.asarray(images)
+  mirror = lambda a: a[:, :, ::-1]
+  padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode='reflect')
+  down_right, up_left = padded[:, 0:8, 0:8], padded[:, 2:10, 2:10]
+  want = {'none': [(1.0, x)], 'flip': [(0.5, x), (0.5, mirror(x))],
+          'flip_translate': [(0.25, x), (0.25, mirror(x)), (0.125, down_right),
+                             (0.125, mirror(down_right)), (0.125, up_left),
+                             (0.125, mirror(up_left))]}
+  for mode, views in want.items():
+    got = augment_lib.tta_views(images, mode)
+    assert [w for w, _ in got] == [w for w, _ in views]
+    for (_, a), (_, b) in zip(got, views):
+      np.testing.assert_array_equal(np.asarray(a), b)
+  with pytest.raises(UserError, match='eval.tta: unknown mode'):
+    augment_lib.tta_views(images, 'crop')
+
+
 def test_normalize_per_channel():
   images = _images(16)
   mean, std = (120.0, 110.5, 100.25), (60.0, 61.0, 70.0)
@@ -178,7 +261,7 @@ def test_make_augment_pads_raw_black_then_normalises_then_cuts_out():
 
 def test_make_augment_matches_the_ops_composed_by_hand():
   images = jnp.asarray(_images(64))
-  config = _augment_config(crop_padding=2, pad_mode='symmetric', flip=True, cutout_size=3,
+  config = _augment_config(crop_padding=2, pad_mode='symmetric', flip='random', cutout_size=3,
                            cutout_prob=0.5, cutout_inside=True)
   key = jax.random.key(8)
   out = jax.jit(augment_lib.make_augment(config, MEAN, STD))(key, images)
@@ -208,6 +291,8 @@ def test_eval_transform_only_normalises():
     (dict(cutout_size=-16), 'augment.cutout_size'),
     (dict(cutout_prob=1.5), 'augment.cutout_prob'),
     (dict(cutout_prob=-0.1), 'augment.cutout_prob'),
+    (dict(flip='sometimes'), 'augment.flip'),
+    (dict(translate=-2), 'augment.translate'),
 ])
 def test_make_augment_rejects_bad_config(overrides, field):
   with pytest.raises(UserError, match=f'^{field}: ') as info:
@@ -235,7 +320,7 @@ def test_make_augment_rejects_bad_stats():
 
 
 def test_make_augment_reads_a_plain_config_dict():
-  config = ml_collections.ConfigDict(dict(crop_padding=0, pad_mode='reflect', flip=False,
+  config = ml_collections.ConfigDict(dict(crop_padding=0, pad_mode='reflect', flip='none',
                                           cutout_size=0, cutout_prob=1.0, cutout_inside=False))
   images = jnp.asarray(_images(2))
   np.testing.assert_array_equal(

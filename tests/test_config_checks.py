@@ -88,7 +88,8 @@ def test_every_field_refuses_values_outside_its_range(field):
     ('schedule.milestones', (-1, 30), r'^schedule.milestones: must be a tuple, each a finite '
                                       r'number >= 0'),
     ('batch_size', 2**40, r'^batch_size: must be a positive integer \(at most 2147483647\)'),
-    ('num_epochs', 0, r'^num_epochs: must be a positive integer, got 0$'),
+    ('num_epochs', 0, r'^num_epochs: must be a finite number > 0 \(fractions end inside an epoch\), '
+                      r'got 0.0$'),
     ('optim.weight_decay', math.inf, r'^optim.weight_decay: must be a finite number >= 0'),
     ('optim.momentum', -0.1, r'^optim.momentum: must be in \[0, 1\) \(0 turns momentum off\)'),
     ('mix.prob', 1.5, r'^mix.prob: must be in \[0, 1\], got 1.5$'),

@@ -143,7 +143,7 @@ def test_seed_a_recipe_defaults():
   assert config.optim.nesterov and config.optim.momentum == 0.9
   assert (config.optim.weight_decay, config.optim.weight_decay_on) == (2e-4, 'conv_kernels')
   assert (config.augment.crop_padding, config.augment.pad_mode) == (4, 'symmetric')
-  assert config.augment.flip and config.model.survival_prob is None
+  assert config.augment.flip == 'random' and config.model.survival_prob is None
 
 
 @pytest.mark.parametrize('spec,survival_prob', [
@@ -206,14 +206,14 @@ def test_seed_b_rows(name):
   assert config.mix.name == 'none' and config.label_smoothing == 0.0
   # The README's "Random Crop & Flip", normalised with the training split's statistics.
   augment = config.augment
-  assert (augment.crop_padding, augment.pad_mode, augment.flip) == (4, 'zero', True)
+  assert (augment.crop_padding, augment.pad_mode, augment.flip) == (4, 'zero', 'random')
   assert augment.mean is None and augment.std is None
   cutout = 16 if name.startswith('shake') else 0
   assert (augment.cutout_size, augment.cutout_prob, augment.cutout_inside) == (cutout, 1.0, False)
   # What the notebooks ran: raw 0-255 pixels, no augmentation.
   as_run = load(f'configs/{name}.py:as_run').augment
   assert (as_run.mean, as_run.std) == ((0.0,), (1.0,))
-  assert (as_run.crop_padding, as_run.flip, as_run.cutout_size) == (0, False, 0)
+  assert (as_run.crop_padding, as_run.flip, as_run.cutout_size) == (0, 'none', 0)
 
 
 @pytest.mark.parametrize('name', ['inception_v3', 'inception_v4', 'xception'])
@@ -227,7 +227,7 @@ def test_pytorch_cifar100_rows(name):
   assert (schedule.name, schedule.warmup_epochs, schedule.milestones, schedule.factor) == (
       'step', 1.0, (59, 119, 159), 0.2)
   assert (config.augment.crop_padding, config.augment.pad_mode, config.augment.flip) == (
-      4, 'zero', True)
+      4, 'zero', 'random')
   assert config.augment.mean is None and config.mix.name == 'none'
   assert load(f'configs/{name}.py').dataset.name == 'cifar10'
 

@@ -365,16 +365,16 @@ def test_a_signal_before_the_first_step_says_no_checkpoint_was_written(reference
 def _poison(monkeypatch, step: int) -> None:
   """Makes the images, so the loss, of `step` (counted like checkpoints, from 1) NaN: the only
   step whose augment key is that one."""
-  _, _, train_key = train.run_keys(tiny_config().seed)
+  _, _, train_key, _ = train.run_keys(tiny_config().seed)
   target = jax.random.key_data(train.step_rngs(train_key, jnp.int32(step - 1))['augment'])
   make_augment = augment_lib.make_augment
 
   def make(*args, **kwargs):
     augment = make_augment(*args, **kwargs)
 
-    def poisoned(key, images):
+    def poisoned(key, images, *args):
       hit = jnp.all(jax.random.key_data(key) == target)
-      return augment(key, images) * jnp.where(hit, jnp.nan, 1.0)
+      return augment(key, images, *args) * jnp.where(hit, jnp.nan, 1.0)
 
     return poisoned
 

@@ -65,8 +65,8 @@ def _error(capsys, config, path) -> str:
 @pytest.mark.parametrize('change,listed', [
     ({'batch_size': 16}, 'batch_size: 32 -> 16'),
     ({'model.activation': 'mish'}, "model.activation: null -> 'mish'"),
-    ({'num_epochs': 3}, 'num_epochs: 2 -> 3'),
-    ({'num_epochs': 1}, 'num_epochs: 2 -> 1'),
+    ({'num_epochs': 3}, 'num_epochs: 2.0 -> 3.0'),
+    ({'num_epochs': 1}, 'num_epochs: 2.0 -> 1.0'),
     ({'optim.momentum': 0.0}, 'optim.momentum: 0.9 -> 0.0'),
     ({'seed': 1, 'model.dtype': 'bfloat16'}, "model.dtype: 'float32' -> 'bfloat16'; seed: 0 -> 1"),
     ({'dataset.train_split': 'train[:128]'}, "dataset.train_split: 'train[:256]' -> 'train[:128]'"),

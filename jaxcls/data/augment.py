@@ -1,4 +1,5 @@
-"""Device-side augmentation: pad-and-crop, horizontal flip, normalisation, Cutout.
+"""Device-side augmentation: pad-and-crop, horizontal flip, normalisation, Cutout; the views of
+test-time augmentation.
 
 Every function takes a whole NHWC batch and an explicit PRNG key, draws its per-sample values as
 arrays over the batch (no Python loop over samples) and runs inside `jax.jit`. The draws use
@@ -16,6 +17,18 @@ The order follows the CIFAR recipes (torchvision `RandomCrop(32, padding=4)` the
   square is clipped at the borders, so it is often smaller than size x size; `inside=True` keeps
   the whole square in the image instead. Rows run from centre - size // 2 for `size` rows, which
   is the official code for even sizes (the official code drops a row for odd sizes).
+- Flip `'alternating'` is airbench's (Jordan 2024, arXiv 2404.00498, sec. 3.6): a random half of
+  the images is mirrored in epoch 0, and every image's choice inverts on each odd epoch, so each
+  image is seen both ways within any two epochs. The epoch-0 choice is a function of
+  (image_key, image index), so no per-image state is kept: the step passes the batch's indices
+  into the train split and its epoch.
+- airbench's "translate by up to r pixels with reflect padding" is pad-and-crop here:
+  `random_crop(padding=r, pad_mode='reflect')` draws each offset uniform over {-r..r}^2 as
+  airbench's `batch_crop` does; `augment.translate` is an alias for those two fields.
+- Test-time augmentation (`tta_views`) is airbench94's: logits averaged over the image and its
+  mirror, and for 'flip_translate' also over the mirror-averages of the image shifted by one
+  pixel down-right and up-left (reflect padding), weighted 1/2 for the unshifted pair and 1/4 for
+  each shifted pair.
 """
 
 from collections.abc import Callable, Sequence
@@ -28,9 +41,11 @@ import numpy as np
 from jaxcls.errors import UserError
 
 PAD_MODES = ('zero', 'reflect', 'symmetric')
+FLIPS = ('none', 'random', 'alternating')
+TTA_MODES = ('none', 'flip', 'flip_translate')
 _JNP_PAD_MODE = {'zero': 'constant', 'reflect': 'reflect', 'symmetric': 'symmetric'}
 
-AugmentFn = Callable[[jax.Array, jax.Array], jax.Array]
+AugmentFn = Callable[..., jax.Array]  # (key, images, index=None, epoch=None) -> images
 
 
 def _check_batch(images: jax.Array) -> None:
@@ -77,11 +92,52 @@ def random_crop(key: jax.Array, images: jax.Array, padding: int,
   return jax.vmap(window)(padded, offset_y, offset_x)
 
 
+def mirror(images: jax.Array, where: jax.Array | bool = True) -> jax.Array:
+  """Mirrors left-right the images of an NHWC batch where `where` (one bool per image) holds."""
+  return jnp.where(jnp.reshape(where, (-1, 1, 1, 1)), images[:, :, ::-1], images)
+
+
 def random_flip(key: jax.Array, images: jax.Array) -> jax.Array:
   """Mirrors each image left-right with probability 1/2."""
   _check_batch(images)
-  flip = jax.random.bernoulli(key, 0.5, (images.shape[0],))
-  return jnp.where(flip[:, None, None, None], images[:, :, ::-1], images)
+  return mirror(images, jax.random.bernoulli(key, 0.5, (images.shape[0],)))
+
+
+def alternating_flip(image_key: jax.Array, images: jax.Array, index: jax.Array,
+                     epoch: jax.Array) -> jax.Array:
+  """airbench's alternating flip: image `index[n]` is mirrored in `epoch` iff its epoch-0 coin
+  (Bernoulli(1/2) from `fold_in(image_key, index)`, fixed for the run) XOR the epoch is odd."""
+  _check_batch(images)
+  first = jax.vmap(lambda i: jax.random.bernoulli(jax.random.fold_in(image_key, i)))(index)
+  return mirror(images, first ^ (epoch % 2 == 1))
+
+
+def translate(images: jax.Array, dy: int, dx: int, pad_mode: str = 'reflect') -> jax.Array:
+  """Shifts every image `dy` pixels down and `dx` right (negative: up, left), filling the
+  uncovered border from `pad_mode` padding."""
+  _check_batch(images)
+  _, height, width, _ = images.shape
+  pad = max(abs(dy), abs(dx))
+  padded = jnp.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode=_JNP_PAD_MODE[pad_mode])
+  return padded[:, pad - dy:pad - dy + height, pad - dx:pad - dx + width]
+
+
+def tta_views(images: jax.Array, mode: str) -> list[tuple[float, jax.Array]]:
+  """`[(weight, view), ...]` of test-time augmentation `mode`; the weights sum to 1.
+
+  'none': the images. 'flip': them and their mirrors, 1/2 each. 'flip_translate' (airbench94's
+  `tta_level=2`): 1/2 on the flip pair of the images, 1/4 on the flip pair of the images
+  translated by (+1, +1) and 1/4 on that of (-1, -1), reflect-padded: six views.
+  """
+  if mode not in TTA_MODES:
+    raise UserError(f"eval.tta: unknown mode {mode!r}; choose one of: {', '.join(TTA_MODES)}")
+  if mode == 'none':
+    return [(1.0, images)]
+  pair = lambda x, weight: [(weight / 2, x), (weight / 2, mirror(x))]
+  if mode == 'flip':
+    return pair(images, 1.0)
+  return (pair(images, 0.5) + pair(translate(images, 1, 1), 0.25)
+          + pair(translate(images, -1, -1), 0.25))
 
 
 def normalize(images: jax.Array, mean: Sequence[float], std: Sequence[float]) -> jax.Array:
@@ -158,39 +214,53 @@ def _check_channels(images: jax.Array, mean: np.ndarray) -> None:
                     f'images have {images.shape[-1]}; give one value per channel')
 
 
-def make_augment(augment_config: Any, mean: Sequence[float],
-                 std: Sequence[float]) -> AugmentFn:
-  """Builds `augment(key, uint8 images) -> float32 normalised images` from `config.augment`.
+def make_augment(augment_config: Any, mean: Sequence[float], std: Sequence[float],
+                 image_key: jax.Array | None = None) -> AugmentFn:
+  """Builds `augment(key, uint8 images, index=None, epoch=None) -> float32 normalised images`
+  from `config.augment`.
 
-  Reads `crop_padding` (0: off), `pad_mode`, `flip`, `cutout_size` (0: off), `cutout_prob` and
-  `cutout_inside`. `mean` and `std` are per channel on the 0-255 scale. Values that do not depend
-  on the image size are checked here; the rest when the returned function is first traced.
+  Reads `crop_padding` (0: off), `pad_mode`, `translate` (set: crop_padding=translate with
+  reflect padding), `flip` (none | random | alternating), `cutout_size` (0: off), `cutout_prob`
+  and `cutout_inside`. `mean` and `std` are per channel on the 0-255 scale. The alternating flip
+  needs the run's `image_key` here and each call's `index` (rows of the train split, (batch,))
+  and `epoch` (a scalar). Values that do not depend on the image size are checked here; the rest
+  when the returned function is first traced.
   """
   padding = augment_config.crop_padding
   pad_mode = augment_config.pad_mode
+  if augment_config.get('translate') is not None:
+    padding, pad_mode = augment_config.translate, 'reflect'
+    _check_nonnegative_int(padding, 'augment.translate')
   flip = augment_config.flip
   size = augment_config.cutout_size
   prob = augment_config.cutout_prob
   inside = augment_config.cutout_inside
   _check_nonnegative_int(padding, 'augment.crop_padding')
   _check_pad_mode(pad_mode)
-  if not isinstance(flip, (bool, np.bool_)):
-    raise UserError(f'augment.flip: must be True or False, got {flip!r}')
+  if flip not in FLIPS:
+    raise UserError(f"augment.flip: unknown flip {flip!r}; choose one of: {', '.join(FLIPS)}")
+  if flip == 'alternating' and image_key is None:
+    raise ValueError("augment.flip='alternating' needs the run's image_key")
   if not isinstance(inside, (bool, np.bool_)):
     raise UserError(f'augment.cutout_inside: must be True or False, got {inside!r}')
   _check_nonnegative_int(size, 'augment.cutout_size')
   _check_probability(prob, 'augment.cutout_prob')
   mean, std = _check_stats(mean, std)
 
-  def augment(key: jax.Array, images: jax.Array) -> jax.Array:
+  def augment(key: jax.Array, images: jax.Array, index: jax.Array | None = None,
+              epoch: jax.Array | None = None) -> jax.Array:
     _check_batch(images)
     _check_channels(images, mean)
     # One sub-key per op, whether it is on or not, so turning one op on or off leaves the
     # others' draws unchanged.
     key_crop, key_flip, key_cutout = jax.random.split(key, 3)
     images = random_crop(key_crop, images, padding, pad_mode)
-    if flip:
+    if flip == 'random':
       images = random_flip(key_flip, images)
+    elif flip == 'alternating':
+      if index is None or epoch is None:
+        raise ValueError("augment.flip='alternating' needs each batch's index and epoch")
+      images = alternating_flip(image_key, images, index, epoch)
     images = normalize(images, mean, std)
     return cutout(key_cutout, images, size, prob, inside)
 

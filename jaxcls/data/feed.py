@@ -57,11 +57,13 @@ class HostFeed:
       self._perms[epoch] = np.asarray(self._permute(self._data_key, epoch))
     return self._perms[epoch]
 
-  def __call__(self, step: int, num_steps: int) -> tuple[jax.Array, jax.Array]:
-    """Images and labels of steps `step .. step + num_steps - 1`, `(num_steps, batch, ...)`."""
+  def __call__(self, step: int, num_steps: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Images, labels and their rows in the split (`index`, for per-image augmentation) of steps
+    `step .. step + num_steps - 1`, each `(num_steps, batch, ...)`."""
     index = np.stack([
         self._permutation(epoch)[position * self.batch_size + self.rows]
         for epoch, position in (divmod(t, self.steps_per_epoch)
                                 for t in range(step, step + num_steps))])
-    return tuple(parallel.put_process_local(a[index], self.mesh, self.batch_size)
-                 for a in (self.split.images, self.split.labels))
+    return tuple(parallel.put_process_local(a, self.mesh, self.batch_size)
+                 for a in (self.split.images[index], self.split.labels[index],
+                           index.astype(np.int32)))
