@@ -124,9 +124,14 @@ def _all_finite(tree: Any) -> jax.Array:
 
 
 def create_train_state(model, tx: optax.GradientTransformation, image_shape: tuple[int, ...],
-                       init_key: jax.Array) -> TrainState:
+                       init_key: jax.Array, data_init_images: Optional[jax.Array] = None
+                       ) -> TrainState:
+  """A fresh state; with `data_init_images` (normalised train images), the model's data-dependent
+  init `model.data_init(variables, images)` sets its variables first (airbench's whitening)."""
   variables = model.init({'params': init_key}, jnp.zeros((1, *image_shape), jnp.float32),
                          train=False)
+  if data_init_images is not None:
+    variables = model.data_init(variables, data_init_images)
   params = variables['params']
   return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                     batch_stats=variables.get('batch_stats', {}), opt_state=tx.init(params))
@@ -438,7 +443,12 @@ def _input_transforms(config: ml_collections.ConfigDict, train: data.LabeledImag
 
 def _restore_or_init(run: Run, init: Callable, init_key: jax.Array, abstract_state) -> None:
   """Sets `run.state`: the workdir's newest checkpoint, else `init_from`'s weights on a fresh
-  state, else a fresh state; a restored run also continues its clock and skip count."""
+  state, else a fresh state; a restored run also continues its clock and skip count.
+
+  A fresh state of a model with a data-dependent init (`data_init`, `data_init_images`) is
+  built from the first `data_init_images` train images as the model sees them at eval
+  (normalised, not augmented); a restored one has those variables in its checkpoint.
+  """
   replicated = parallel.replicated(run.mesh)
   restored = run.ckpts.restore(
       jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated),
@@ -450,7 +460,12 @@ def _restore_or_init(run: Run, init: Callable, init_key: jax.Array, abstract_sta
     run.skipped = meta.get('skipped_steps', 0)
     logging.info('Resumed from %s at step %d.', run.ckpts.directory, meta['step'])
     return
-  run.state = jax.jit(init, out_shardings=replicated)(init_key)
+  if hasattr(run.model, 'data_init'):  # data-dependent init: fresh starts only
+    images = parallel.put_replicated(run.train.images[:run.model.data_init_images], run.mesh)
+    run.state = jax.jit(lambda key, images: init(key, run.eval_transform(images)),
+                        out_shardings=replicated)(init_key, images)
+  else:
+    run.state = jax.jit(init, out_shardings=replicated)(init_key)
   if run.config.init_from:
     run.state = _init_from(run.state, run.config.init_from, replicated)
 

@@ -12,7 +12,7 @@ from jaxcls.models import count_params, create_model, layers, list_models, weigh
 from jaxcls.models import dpn, mobilenet_v2, wrn
 
 MODELS = [
-    'densenet100k12', 'densenet100k16', 'densenet160k12', 'densenet190k40', 'densenet250k12',
+    'airbench94', 'densenet100k12', 'densenet100k16', 'densenet160k12', 'densenet190k40', 'densenet250k12',
     'densenet250k24', 'dpn', 'mobilenetv2', 'resnet101b', 'resnet152b', 'resnet170b', 'resnet18',
     'resnet34', 'resnet35b', 'resnet50b', 'resnext101_c32', 'resnext152_c32', 'resnext50_c32',
     'senet101', 'senet152', 'senet35', 'senet50', 'shake_shake26_2x64d', 'shake_shake26_2x96d',

@@ -87,6 +87,7 @@ ROWS = (
         published_params='26,330,026', counted_as='params'),
     Row('Shake-Shake-26 2x64d', 'shake_shake26_2x64d', FASHION, source='B',
         published_params='11,708,362', counted_as='params'),
+    Row('airbench94 (Jordan 2024; not in the seeds)', 'airbench94'),
 )
 
 
