@@ -71,7 +71,9 @@ def get_config():
   # --- Optimisation: SGD with momentum; weight decay is coupled (added to the gradient).
   config.batch_size = 128  # global, over all devices
   config.eval_batch_size = 500
-  config.num_epochs = 15
+  # May be fractional: the run is ceil(num_epochs * steps_per_epoch) steps, each epoch dropping
+  # its last partial batch (airbench94: 9.9 epochs of 48 batches of 1024 = 476 steps).
+  config.num_epochs = 15.0
   config.seed = 0
   config.optim = ml_collections.ConfigDict()
   config.optim.lr = 0.1
@@ -80,15 +82,29 @@ def get_config():
   # Gradient term weight_decay * w. Keras `l2(c)` in the loss equals weight_decay = 2c.
   config.optim.weight_decay = 5e-4
   config.optim.weight_decay_on = 'all'  # all (PyTorch) | conv_kernels (Keras seed A) | kernels
+  # Parameter groups, PyTorch's param_groups (jaxcls/optim.py): each named group selects leaves
+  # by `path` (a regex searched in the '/'-joined path, e.g. 'Conv_0/bias') and/or `kind`
+  # (kernel | conv_kernel | bias | bn_bias | bn_scale; bn_* are the scale and bias of modules
+  # without a kernel, i.e. normalisation layers), and sets `lr_mult` (x lr), `wd_mult`
+  # (x weight_decay; the decay stays coupled, so its step is lr*lr_mult*weight_decay*wd_mult*w)
+  # and `until_epoch` (the group's updates stop after that many epochs; None: never). Leaves no
+  # group selects have multipliers 1; a leaf in two groups is an error; lr_mult=0 freezes. E.g.
+  # airbench94's BN biases at 64x the lr with the same decay step:
+  #   config.optim.param_groups.bn_bias = dict(kind='bn_bias', lr_mult=64.0, wd_mult=1 / 64)
+  # with optim.weight_decay = 1.996e-3 / optim.lr (torch's weight_decay = wd / lr per group).
+  config.optim.param_groups = ml_collections.ConfigDict()
 
   config.schedule = ml_collections.ConfigDict()
-  config.schedule.name = 'cosine'  # constant | step | htd | cosine
+  config.schedule.name = 'cosine'  # constant | step | htd | cosine | piecewise_linear
   config.schedule.warmup_epochs = 0.0  # linear warm-up from 0, then the schedule
   config.schedule.lr_min = 0.0  # cosine and htd floor
   config.schedule.milestones = (60, 120, 160)  # step: 0-based epochs where lr *= factor
   config.schedule.factor = 0.2
   config.schedule.htd_lower = -6.0  # HTD L
   config.schedule.htd_upper = 3.0  # HTD U
+  # piecewise_linear: (fraction of all steps, multiple of optim.lr) knots, linear in between,
+  # the knot at step floor(fraction * steps); airbench94: ((0, 0.2), (0.23, 1.0), (1, 0.07)).
+  config.schedule.knots = ((0.0, 1.0), (1.0, 0.0))
 
   # --- Loop cadence, checkpoints.
   config.log_every_steps = 50

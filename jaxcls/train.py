@@ -242,10 +242,13 @@ def check_config(config: ml_collections.ConfigDict) -> None:
 
   Each part is built once with stand-in sizes: the builders own their fields' checks.
   """
-  for field in ('batch_size', 'eval_batch_size', 'num_epochs', 'log_every_steps',
+  for field in ('batch_size', 'eval_batch_size', 'log_every_steps',
                 'checkpoint_every_steps', 'keep_checkpoints', 'steps_per_dispatch'):
     if config[field] < 1:
       raise UserError(f'{field}: must be a positive integer, got {config[field]}')
+  if not 0 < config.num_epochs < float('inf'):
+    raise UserError(f'num_epochs: must be a number > 0 (fractions end inside an epoch), got '
+                    f'{config.num_epochs}')
   if config.eval_every_epochs < 0:
     raise UserError(f'eval_every_epochs: must be >= 0 (0: only at the end), got '
                     f'{config.eval_every_epochs}')
@@ -410,7 +413,7 @@ def setup(config: ml_collections.ConfigDict, workdir: str) -> Run:
   variables = {'params': abstract_state.params, 'batch_stats': abstract_state.batch_stats}
   run = Run(config=config, workdir=workdir_path, mesh=mesh, is_main=is_main, train=train,
             eval_split=eval_split, info=info, steps_per_epoch=steps_per_epoch,
-            num_steps=config.num_epochs * steps_per_epoch, model=model, tx=tx,
+            num_steps=optim.train_steps(config, steps_per_epoch), model=model, tx=tx,
             schedule=schedule, augment=augment, mix=mix, eval_transform=eval_transform,
             data_key=data_key, train_key=train_key, variables=variables,
             ckpts=checkpoint.Checkpoints(str(workdir_path), keep=config.keep_checkpoints),
@@ -672,7 +675,7 @@ class Loop:
 def start_loop(run: Run) -> Loop:
   """Logs the run's size, puts its data on the device and opens the writer and progress."""
   config = run.config
-  logging.info('Model %s: %s params, %s batch stats; %d steps (%d epochs of %d) on %d devices.',
+  logging.info('Model %s: %s params, %s batch stats; %d steps (%g epochs of %d) on %d devices.',
                config.model.name, f'{run.num_params:,}',
                f'{sum(x.size for x in jax.tree.leaves(run.state.batch_stats)):,}',
                run.num_steps, config.num_epochs, run.steps_per_epoch, run.mesh.devices.size)
@@ -697,7 +700,7 @@ def finish(loop: Loop) -> dict:
   loop.writer.flush()
   results = {
       'test_accuracy': eval_scalars['eval_accuracy'], 'test_loss': eval_scalars['eval_loss'],
-      'step': step, 'epoch': step // run.steps_per_epoch, 'params': run.num_params,
+      'step': step, 'epoch': epochs(step, run.steps_per_epoch), 'params': run.num_params,
       'wall_time_s': run.clock.wall_time, 'train_images_per_sec': run.clock.images_per_sec,
       'model': config.model.name, 'dataset': config.dataset.name,
       'train_split': config.dataset.train_split, 'eval_split': config.dataset.eval_split,
@@ -733,6 +736,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     if loop.run_to_end(signals):
       finish(loop)
     return run.state
+
+
+def epochs(step: int, steps_per_epoch: int) -> float:
+  """Epochs done after `step` steps: an int when whole, else rounded to 3 decimals."""
+  whole, part = divmod(step, steps_per_epoch)
+  return whole if not part else round(step / steps_per_epoch, 3)
 
 
 def _summary(results: dict) -> str:

@@ -43,6 +43,18 @@ def test_tiny_run_trains_and_writes_results(tmp_path):
   assert list(tmp_path.glob('events.out.tfevents.*'))  # TensorBoard summaries
 
 
+def test_fractional_epochs_end_inside_an_epoch(tmp_path):
+  """1.5 epochs of 8 steps: 12 steps, evaluated after epoch 1 and at the end."""
+  state = train.train_and_evaluate(tiny_config(num_epochs=1.5), str(tmp_path))
+  results = json.loads((tmp_path / 'results.json').read_text())
+  assert int(state.step) == results['step'] == 12 and results['epoch'] == 1.5
+  assert sorted(int(p.name) for p in (tmp_path / 'checkpoints').iterdir()
+                if p.name.isdigit()) == [8, 12]
+  from jaxcls.report import curves  # pylint: disable=g-import-not-at-top
+  epochs = [value for _, _, value in curves.read_scalars(str(tmp_path), ('epoch',))['epoch']]
+  assert epochs == [1.0, 1.5]
+
+
 def test_finished_run_only_rereports(tmp_path, caplog):
   caplog.set_level(logging.INFO)
   absl_logging.set_verbosity(absl_logging.INFO)
