@@ -1,10 +1,11 @@
 """airbench (jaxcls/models/airbench.py): whitening filters, Dirac init, counts, the frozen layer
 in a compiled train step, and the data-dependent init on fresh starts only."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
-import pytest
 
 from jaxcls import data, models, optim, parallel, train
 from jaxcls.data import augment as augment_lib
@@ -136,6 +137,33 @@ def _airbench_config(**overrides):
                         'model.convention': None, 'model.widths': (4, 8),
                         'model.whitening_images': 100, 'checkpoint_every_steps': 8,
                         'num_epochs': 1, **overrides})
+
+
+def test_max_pool_floors_like_torch_and_matches_reduce_window():
+  x = jax.random.normal(jax.random.key(0), (2, 31, 31, 3))
+  pooled = airbench.max_pool(x, 2)
+  assert pooled.shape == (2, 15, 15, 3)
+  np.testing.assert_array_equal(pooled, nn.max_pool(x, (2, 2), (2, 2)))
+
+
+def test_stride_2_whitening_halves_the_resolution():
+  model = models.create_model('airbench94', widths=(8, 8), whitening_stride=2)
+  # 32 -> 16 (2x2 stride 2) -> 16 conv, 8 pool -> 8 conv, 4 pool: the same parameters as stride 1.
+  assert models.count_params(model) == models.count_params(
+      models.create_model('airbench94', widths=(8, 8)))
+  assert models.count_macs(model) == (16 * 16 * 12 * 24 + 16 * 16 * 9 * 24 * 8
+                                      + 8 * 8 * 9 * 8 * 8 + 8 * 8 * 9 * 8 * 8
+                                      + 4 * 4 * 9 * 8 * 8 + 8 * 10)
+
+
+def test_recipe_groups_leave_the_whitening_bias_out_of_the_bn_biases():
+  # The whitening conv holds a frozen kernel, so its bias is a conv's bias, not a norm's shift.
+  model = models.create_model('airbench94', **TINY)
+  params = models.macs.abstract_variables(model, (1, 16, 16, 3))['params']
+  groups = ml_collections.ConfigDict({'bn_bias': {'kind': 'bn_bias'}})
+  labels = optim.param_group_labels(params, groups)
+  assert labels['whiten'] == {'bias': 'default', airbench.FROZEN_KERNEL: 'default'}
+  assert labels['group1']['norm1']['bias'] == 'bn_bias'
 
 
 def test_compiled_train_step_keeps_the_whitening_filters_and_trains_the_rest():
