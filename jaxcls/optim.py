@@ -122,9 +122,11 @@ def _leaf_names(path: tuple) -> list[str]:
 
 
 def _kernel_owners(params: Any) -> set[tuple[str, ...]]:
-  """Module paths that hold a `kernel` (convs, Dense): their `bias` is not a norm's shift."""
+  """Module paths that hold a `kernel` (convs, Dense), frozen or not (airbench's whitening conv
+  holds a `frozen_kernel`): their `bias` is not a norm's shift."""
+  kernels = ('kernel', models.layers.FROZEN_PREFIX + 'kernel')
   return {tuple(_leaf_names(p)[:-1]) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]
-          if _leaf_names(p)[-1] == 'kernel'}
+          if _leaf_names(p)[-1] in kernels}
 
 
 # Named leaf kinds a group can select. Normalisation layers are the modules with a `scale` or a

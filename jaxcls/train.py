@@ -138,12 +138,17 @@ def _all_finite(tree: Any) -> jax.Array:
 
 
 def create_train_state(model, tx: optax.GradientTransformation, image_shape: tuple[int, ...],
-                       init_key: jax.Array,
-                       ema: Optional[ml_collections.ConfigDict] = None) -> TrainState:
+                       init_key: jax.Array, *,
+                       ema: Optional[ml_collections.ConfigDict] = None,
+                       data_init_images: Optional[jax.Array] = None) -> TrainState:
   """Step 0: the model's initial variables, the optimizer's state and, where `ema` (the
-  `config.ema` block) enables it, the weight average started from those variables."""
+  `config.ema` block) enables it, the weight average started from those variables. With
+  `data_init_images` (normalised train images), the model's data-dependent init
+  `model.data_init(variables, images)` sets its variables first (airbench's whitening)."""
   variables = model.init({'params': init_key}, jnp.zeros((1, *image_shape), jnp.float32),
                          train=False)
+  if data_init_images is not None:
+    variables = model.data_init(variables, data_init_images)
   params, batch_stats = variables['params'], variables.get('batch_stats', {})
   return TrainState(step=jnp.zeros((), jnp.int32), params=params, batch_stats=batch_stats,
                     opt_state=tx.init(params),
@@ -433,7 +438,12 @@ def _input_transforms(config: ml_collections.ConfigDict, train: data.LabeledImag
 
 def _restore_or_init(run: Run, init: Callable, init_key: jax.Array, abstract_state) -> None:
   """Sets `run.state`: the workdir's newest checkpoint, else `init_from`'s weights on a fresh
-  state, else a fresh state; a restored run also continues its clock and skip count."""
+  state, else a fresh state; a restored run also continues its clock and skip count.
+
+  A fresh state of a model with a data-dependent init (`data_init`, `data_init_images`) is
+  built from the first `data_init_images` train images as the model sees them at eval
+  (normalised, not augmented); a restored one has those variables in its checkpoint.
+  """
   replicated = parallel.replicated(run.mesh)
   restored = run.ckpts.restore(
       jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated),
@@ -447,7 +457,12 @@ def _restore_or_init(run: Run, init: Callable, init_key: jax.Array, abstract_sta
     run.skipped = meta.get('skipped_steps', 0)
     logging.info('Resumed from %s at step %d.', run.ckpts.directory, meta['step'])
     return
-  run.state = jax.jit(init, out_shardings=replicated)(init_key)
+  if hasattr(run.model, 'data_init'):  # data-dependent init: fresh starts only
+    images = parallel.put_replicated(run.train.images[:run.model.data_init_images], run.mesh)
+    fresh = lambda key, images: init(key, data_init_images=run.eval_transform(images))
+    run.state = jax.jit(fresh, out_shardings=replicated)(init_key, images)
+  else:
+    run.state = jax.jit(init, out_shardings=replicated)(init_key)
   if run.config.init_from:
     state = _init_from(run.state, run.config.init_from, replicated)
     run.state = state.replace(ema=averaging.start(run.config.ema, state.params,

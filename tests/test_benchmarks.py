@@ -11,7 +11,8 @@ import time
 import jax
 import pytest
 
-from benchmarks import common, compile_time, loop_overhead, processes, throughput
+from benchmarks import (common, compile_time, loop_overhead, processes, throughput,
+                        time_to_accuracy)
 from jaxcls import checkpoint, models, train
 from tests.conftest import tiny_config
 
@@ -53,6 +54,38 @@ def test_throughput_cli_prints_one_json_line_and_records_it(tiny_file, tmp_path,
   assert record['command'] == (f'python benchmarks/throughput.py --config {tiny_file} '
                                '--batch-size 16 --dtype bfloat16 --steps 4 --warmup 1 '
                                '--window 2 --steps-per-dispatch 2 --config.optim.lr=0.05')
+
+
+def test_time_to_accuracy_runs_seeds_and_times_the_crossings(tiny_file, tmp_path, capsys,
+                                                             monkeypatch, xla_cache):
+  """Two seeds of the tiny config (2 epochs, evaluated after each), each a `main.py` process
+  sharing the session's compilation cache: a target every evaluation meets is crossed at the
+  first one, one above 100% never."""
+  monkeypatch.setenv('JAX_COMPILATION_CACHE_DIR', str(xla_cache))
+  monkeypatch.setenv('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
+  monkeypatch.setenv('PYTHONPATH', str(REPO))
+  root = tmp_path / 'runs'
+  result = time_to_accuracy.main([
+      '--config', tiny_file, '--seeds', '2', '--target', '0', '--target', '1.01',
+      '--workdir-root', str(root), '--config.seed=3', '--record', 'tta',
+      '--record-dir', str(tmp_path / 'records')])
+  assert json.loads(capsys.readouterr().out.splitlines()[-1]) == result
+  assert result['seeds'] == [3, 4] and result['runs'] == 2
+  accuracies = [json.loads((root / f'seed{s}' / 'results.json').read_text())['test_accuracy']
+                for s in (3, 4)]
+  assert result['test_accuracies'] == accuracies
+  assert result['test_accuracy_min'] == min(accuracies)
+  assert result['test_accuracy_mean'] == pytest.approx(sum(accuracies) / 2)
+  assert result['epochs'] == 2 and result['steps'] == 16 and result['evals_per_run'] == 2
+  for wall, train_s in zip(result['wall_s'], result['train_s']):
+    assert 0 < train_s < wall  # training alone is part of the process's time
+  always, never = result['targets']['0'], result['targets']['1.01']
+  assert always['reached'] == 2 and never['reached'] == 0 and never['runs'] == [None, None]
+  for run, wall in zip(always['runs'], result['wall_s']):
+    assert run['epoch'] == 1 and run['step'] == 8
+    assert 0 < run['wall_s'] < wall and 0 < run['train_s']
+  record = json.loads((tmp_path / 'records' / 'bench-tta.json').read_text())
+  assert record['kind'] == 'time_to_accuracy' and record['targets'] == result['targets']
 
 
 def test_loop_overhead_runs_the_real_loop_against_the_bare_step(tmp_path):

@@ -229,6 +229,17 @@ def test_results_doc_fills_seed_rows_from_matching_records_and_lists_benchmarks(
       'hardware': 'CPU: test', 'date': '2026-11-22', 'notes': '', 'kills': 20,
       'identical': 19, 'steps': 32, 'reference_repeatable': True, 'resumed_from': {'0': 20},
       'partial_checkpoint_writes': 3, 'seconds': 600.4}, 'bench-k', str(runs))
+  report.write_record({
+      'kind': 'time_to_accuracy', 'name': 'bench-a', 'command': 'python '
+      'benchmarks/time_to_accuracy.py --config configs/airbench94.py --seeds 2',
+      'hardware': 'GPU X', 'date': '2026-11-30', 'notes': '', 'config': 'configs/airbench94.py',
+      'runs': 2, 'test_accuracy_mean': 0.9401, 'test_accuracy_std': 0.0012,
+      'test_accuracy_min': 0.9392, 'epochs': 9.9, 'wall_s_mean': 41.6, 'train_s_mean': 3.4,
+      'train_images_per_sec': [140000.0, 142000.0], 'device': 'NVIDIA X',
+      'targets': {'0.94': {'reached': 1, 'wall_s_mean': 40.2, 'train_s_mean': 3.41,
+                           'epoch_mean': 9.9},
+                  '0.96': {'reached': 0, 'wall_s_mean': None, 'train_s_mean': None,
+                           'epoch_mean': None}}}, 'bench-a', str(runs))
   rows = [('ResNet50b +SD +HTD +CutMix', 'configs/resnet50b.py:sd,htd,cutmix', 95.56, 2247),
           ('ResNet50b +HTD', 'configs/resnet50b.py:htd', 93.65, 2171),
           ('ResNet34', 'configs/no_such_recipe.py', 92.64, 4160)]
@@ -245,6 +256,9 @@ def test_results_doc_fills_seed_rows_from_matching_records_and_lists_benchmarks(
   assert ('`configs/no_such_recipe.py` (ResNet34) is not in configs/ yet, and no model '
           '`no_such_recipe` is registered yet.') in doc
   assert '| `bench-t` | configs/resnet50b.py | 128 | bfloat16 | 77 | 9.5 |' in doc
+  assert ('| `bench-a` | configs/airbench94.py | 2 | 94.01% ± 0.12 (93.92%) | 9.90 | 42 | 3 | '
+          '141,000 | 94% | 1/2 | 40 | 3 | 9.90 | NVIDIA X | 2026-11-30 |') in doc
+  assert '| 96% | 0/2 | – | – | – | NVIDIA X |' in doc
   assert ('- `bench-t`: `python benchmarks/throughput.py` on CPU: test, 2026-11-22. shared '
           'with other jobs.') in doc
   assert '- `r50b`: `python main.py --config configs/resnet50b.py:sd,htd,cutmix` on GPU X' in doc

@@ -15,7 +15,10 @@ Details that are easy to get wrong:
 Parameter naming (what an optimizer mask can rely on):
 - every convolution kernel is a 4-D leaf named `kernel` (HWIO); Dense kernels are 2-D;
 - a conv whose module name ends in `NO_L2_SUFFIX` is one that the paper's L2 regulariser skips
-  (MobileNetV2's stem and head convs). `weight_decay_mask` turns this into a boolean pytree.
+  (MobileNetV2's stem and head convs). `weight_decay_mask` turns this into a boolean pytree;
+- a leaf whose name starts with `FROZEN_PREFIX` is a constant stored with the weights (airbench's
+  data-dependent whitening filters): the model reads it through `lax.stop_gradient`, so it gets
+  no gradient, and `weight_decay_mask` never decays it, so no optimizer moves it.
 """
 
 from collections.abc import Callable, Sequence
@@ -33,6 +36,8 @@ Array = jax.Array
 
 # Module-name suffix of conv layers that Keras-style L2 on conv kernels leaves out.
 NO_L2_SUFFIX = '_no_l2'
+# Leaf-name prefix of frozen parameters: no gradient (the model stops it) and no weight decay.
+FROZEN_PREFIX = 'frozen_'
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     'relu': jax.nn.relu,
@@ -399,6 +404,7 @@ def weight_decay_mask(params: Any, on: str) -> Any:
   'conv_kernels': 4-D `kernel` leaves (Keras `l2` on conv kernels, seed A), except convs whose
   module name ends in `NO_L2_SUFFIX`;
   'kernels': every `kernel` leaf, convs and Dense alike.
+  A frozen leaf (name starting with `FROZEN_PREFIX`) never decays.
   """
   if on not in WEIGHT_DECAY_ON:
     raise UserError(f"optim.weight_decay_on: unknown value {on!r}; choose one of: "
@@ -406,6 +412,8 @@ def weight_decay_mask(params: Any, on: str) -> Any:
 
   def decays(path: Sequence[Any], leaf: Any) -> bool:
     names = [getattr(k, 'key', getattr(k, 'name', str(k))) for k in path]
+    if str(names[-1]).startswith(FROZEN_PREFIX):
+      return False
     if on == 'all':
       return True
     if names[-1] != 'kernel':

@@ -118,6 +118,7 @@ ROWS = (
     Row('Xception (legacy_xception)', 'xception', IMAGENET_299, (('stem', 'imagenet'),),
         num_classes=1000, source='timm', published_params='22,855,952', counted_as='params',
         published_batch_stats='54,528'),
+    Row('airbench94 (Jordan 2024; not in the seeds)', 'airbench94'),
 )
 
 

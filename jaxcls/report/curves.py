@@ -4,6 +4,7 @@ import glob
 import math
 import os
 from collections.abc import Sequence
+from typing import Any
 
 from jaxcls.errors import UserError
 from jaxcls.report.labels import workdir_label
@@ -11,36 +12,49 @@ from jaxcls.report.runs import read_workdir
 
 # --- Learning curves from the TensorBoard event files.
 
+def _sessions(workdir: str) -> list[list[Any]]:
+  """The event lists of the workdir's event files (one per session), oldest session first."""
+  # Imported here: TensorBoard loads TensorFlow, seconds that a table does not need.
+  from tensorboard.backend.event_processing import event_file_loader
+
+  # One event file per session. The file name and its first event carry whole seconds only,
+  # so order the sessions by their last event.
+  sessions = [list(event_file_loader.EventFileLoader(path).Load())
+              for path in glob.glob(os.path.join(workdir, 'events.out.tfevents.*'))]
+  return sorted((s for s in sessions if s), key=lambda events: events[-1].wall_time)
+
+
+def _tagged_values(event: Any, tags: Sequence[str]) -> list[tuple[str, float]]:
+  from tensorboard.util import tensor_util  # pylint: disable=g-import-not-at-top
+
+  return [(value.tag, float(tensor_util.make_ndarray(value.tensor)) if value.HasField('tensor')
+           else float(value.simple_value))
+          for value in event.summary.value if value.tag in tags]
+
+
 def read_scalars(workdir: str, tags: Sequence[str]) -> dict[str, list[tuple[int, float, float]]]:
   """{tag: [(step, seconds into the run, value), ...]} from the workdir's event files.
 
   Seconds count time inside training sessions: a resumed run continues its clock where the last
   session's events stopped, so the time it was not running is left out.
   """
-  # Imported here: TensorBoard loads TensorFlow where it is installed, seconds that a table
-  # does not need. Without TensorFlow it reads the files all the same.
-  from tensorboard.backend.event_processing import event_file_loader
-  from tensorboard.util import tensor_util
-
-  # One event file per session. The file name and its first event carry whole seconds only,
-  # so order the sessions by their last event.
-  sessions = [list(event_file_loader.EventFileLoader(path).Load())
-              for path in glob.glob(os.path.join(workdir, 'events.out.tfevents.*'))]
-  sessions = sorted((s for s in sessions if s), key=lambda events: events[-1].wall_time)
   scalars: dict[str, list[tuple[int, float, float]]] = {tag: [] for tag in tags}
   offset = 0.0
-  for events in sessions:
+  for events in _sessions(workdir):
     start = events[0].wall_time
     for event in events:
-      for value in event.summary.value:
-        if value.tag in scalars:
-          number = (float(tensor_util.make_ndarray(value.tensor)) if value.HasField('tensor')
-                    else float(value.simple_value))
-          scalars[value.tag].append((event.step, offset + event.wall_time - start, number))
+      for tag, number in _tagged_values(event, tags):
+        scalars[tag].append((event.step, offset + event.wall_time - start, number))
     offset += events[-1].wall_time - start
   for series in scalars.values():
     series.sort()
   return scalars
+
+
+def read_scalar_events(workdir: str, tag: str) -> list[tuple[int, float, float]]:
+  """[(step, wall-clock time written (Unix seconds), value), ...] of one tag, by step."""
+  return sorted((event.step, event.wall_time, number) for events in _sessions(workdir)
+                for event in events for _, number in _tagged_values(event, (tag,)))
 
 
 def plot_runs(workdirs: Sequence[str], path: str) -> list[str]:

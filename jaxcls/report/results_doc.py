@@ -82,13 +82,14 @@ timings noisy.
 - A training run: `python -m jaxcls.report --record-run runs/NAME --command "python main.py ..."
   [--notes "..."]` stores `docs/runs/NAME.json` (run it on the machine that trained).
 - A benchmark: add `--record NAME` to `benchmarks/throughput.py`, `loop_overhead.py`,
-  `compile_time.py` or `kill_resume.py`; it writes `docs/runs/bench-NAME.json`. On a GPU,
-  `benchmarks/device_suite.py` writes its records itself (docs/GPU.md).
+  `compile_time.py`, `kill_resume.py` or `time_to_accuracy.py`; it writes
+  `docs/runs/bench-NAME.json`. On a GPU, `benchmarks/device_suite.py` writes its records itself
+  (docs/GPU.md).
 - Then run `{REGENERATE}` and commit both.
 
 **Record format** (`docs/runs/*.json`, small, no data): `kind` (`run` | `throughput` |
-`loop_overhead` | `compile_time` | `kill_resume` | `device_env` | `torch_twin`), `name`, `command`,
-`hardware`, `date` (ISO), `notes`; a run
+`loop_overhead` | `compile_time` | `kill_resume` | `time_to_accuracy` | `device_env` |
+`torch_twin`), `name`, `command`, `hardware`, `date` (ISO), `notes`; a run
 adds `results` (its `results.json`) and `config` (its `config.json`); a benchmark adds the JSON
 line it printed.
 
@@ -188,6 +189,23 @@ def _fmt(value: Any, digits: int = 2) -> str:
   return str(value)
 
 
+def _time_to_accuracy_rows(r: dict) -> list[list[str]]:
+  """One row per target of a `time_to_accuracy` record."""
+  std = r.get('test_accuracy_std')
+  top1 = (f"{100 * r['test_accuracy_mean']:.2f}%" + ('' if std is None else f' ± {100 * std:.2f}')
+          + f" ({100 * r['test_accuracy_min']:.2f}%)")
+  rates = [x for x in r.get('train_images_per_sec', []) if x]
+  rate = format_rate(sum(rates) / len(rates)) if rates else DASH
+  rows = []
+  for target, t in r['targets'].items():
+    rows.append([f"`{r['name']}`", r['config'], str(r['runs']), top1, _fmt(r['epochs']),
+                 _fmt(r['wall_s_mean'], 0), _fmt(r.get('train_s_mean'), 0), rate,
+                 f'{100 * float(target):g}%', f"{t['reached']}/{r['runs']}",
+                 _fmt(t['wall_s_mean'], 0), _fmt(t['train_s_mean'], 0), _fmt(t['epoch_mean']),
+                 r['device'], r['date']])
+  return rows
+
+
 def results_doc(runs_dir: str = RUNS_DIR, seed_a_rows: Sequence[tuple] = SEED_A_ROWS,
                 seed_b_rows: Sequence[tuple] = SEED_B_ROWS,
                 counts: Optional[Callable[[], str]] = None) -> str:
@@ -249,6 +267,18 @@ def results_doc(runs_dir: str = RUNS_DIR, seed_a_rows: Sequence[tuple] = SEED_A_
                   format_rate(r['images_per_sec']), _fmt(r.get('compile_s'), 1),
                   DASH if r.get('mfu') is None else f"{100 * r['mfu']:.1f}%", r['device'],
                   r['date']]]))
+
+  parts.append(_record_section(
+      'Time to accuracy (`benchmarks/time_to_accuracy.py`)',
+      'Each seed trains in its own `main.py` process, evaluating every epoch. Top-1 is the mean '
+      '± std over seeds (min in brackets). Wall s runs from process start to exit (imports, '
+      'data loading, compilation, evaluations included); train s is training alone (the run\'s '
+      'images over its measured train img/s: no compilation, evaluation or checkpoints). For '
+      'each target: the runs that reached it, and the mean wall s, train s and epoch of the '
+      'first evaluation at or above it.', by_kind.get('time_to_accuracy', []),
+      ['Record', 'Config', 'Seeds', 'Top-1', 'Epochs', 'Wall s', 'Train s', 'Train img/s',
+       'Target', 'Reached', 'Wall s to target', 'Train s to target', 'Epoch', 'Device',
+       'Date'], _time_to_accuracy_rows))
 
   parts.append('\n## GPU\n\n' + _GPU_REFERENCE)
   if not any(r.get('platform') == 'gpu' for r in throughput):
