@@ -244,3 +244,27 @@ def test_model_fields_of_seed_b_configs_are_overridable():
   assert build(config) == (77_562, 480)  # WRN-10-1 on 28x28x1 (the hand count of test_macs)
   config = load('configs/dpn.py', '--config.model.filters=(16, 32, 64)')
   assert config.model.filters == (16, 32, 64)
+
+
+def test_airbench94_is_the_papers_recipe():
+  """Jordan 2024 (arXiv 2404.00498) §3 and its airbench94.py, in torch's SGD form."""
+  config = load('configs/airbench94.py')
+  assert (config.batch_size, config.num_epochs, config.label_smoothing) == (1024, 9.9, 0.2)
+  assert config.loss_reduction == 'sum'
+  assert optim.train_steps(config, 48) == 476  # 9.9 epochs of 48 full batches of 1024
+  kilostep = 1024 * (1 + 1 / 0.15)  # 7850.7: airbench's lr is per 1024 examples, momentum out
+  assert config.optim.lr == pytest.approx(11.5 / kilostep)
+  assert (config.optim.momentum, config.optim.nesterov) == (0.85, True)
+  # Every group decays by the same step 0.0153 * 1024 / kilostep per update: lr x wd.
+  assert config.optim.lr * config.optim.weight_decay == pytest.approx(0.0153 * 1024 / kilostep)
+  bn = config.optim.param_groups.bn_bias
+  assert bn.lr_mult * bn.wd_mult == pytest.approx(1.0) and bn.lr_mult == 64.0
+  assert config.optim.param_groups.whitening_bias.until_epoch == 3.0
+  assert tuple(map(tuple, config.schedule.knots)) == ((0.0, 0.2), (0.23, 1.0), (1.0, 0.07))
+  assert (config.augment.flip, config.augment.translate) == ('alternating', 2)
+  assert (config.ema.mode, config.ema.decay, config.ema.every) == ('lookahead', 0.95, 5)
+  assert config.eval.tta == 'flip_translate'
+  cpu = load('configs/airbench94.py:cpu')
+  assert tuple(cpu.model.widths) == (32, 128, 128) and cpu.batch_size == 128
+  assert cpu.optim.lr == config.optim.lr  # per-example hyperparameters carry over
+  assert cpu.optim.lr * cpu.optim.weight_decay == pytest.approx(0.0153 * 128 / kilostep)

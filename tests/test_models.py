@@ -1,6 +1,9 @@
 """Tests for the model registry, shared layers and the model families (counts: SPEC §1-§6)."""
 
+import pathlib
 import re
+import subprocess
+import sys
 
 from flax import traverse_util
 import flax.linen as nn
@@ -521,6 +524,14 @@ def test_models_cli_lists_every_model_without_counting(capsys, monkeypatch):
   assert lines[:2] == ['| model | family |', '|---|---|']
   assert [line.split('`')[1] for line in lines[2:]] == MODELS
   assert '| `wrn28_10` | WideResNet (wrn) |' in lines
+
+
+def test_models_cli_piped_into_head_stops_quietly():
+  done = subprocess.run(f'{sys.executable} -m jaxcls.models --no-counts | head -1', shell=True,
+                        capture_output=True, text=True, timeout=120,
+                        cwd=pathlib.Path(__file__).resolve().parents[1], check=False)
+  assert done.stdout == '| model | family |\n'
+  assert done.stderr == ''  # no BrokenPipeError traceback
 
 
 def test_models_cli_unknown_word_is_a_user_error():

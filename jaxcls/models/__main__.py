@@ -7,11 +7,12 @@ r"""`python -m jaxcls.models`: the registered models, with params, BN statistics
 
 Counting traces each model once, abstractly (no compile, no compute): about a second for the
 deepest DenseNets, about 20 s for the whole registry on 2 CPU cores. Params and MACs come from
-the same trace, so only `--no-counts` is faster. A name is what `--config.model.name` takes; docs/ZOO.md compares
-the counts with the papers' and the seeds'.
+the same trace, so only `--no-counts` is faster. A name is what `--config.model.name` takes;
+docs/ZOO.md compares the counts with the papers' and the seeds'.
 """
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Optional
@@ -48,6 +49,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == '__main__':
+  # Piped into `head`, the table stops quietly where the reader stopped, as `ls | head` does.
+  signal.signal(signal.SIGPIPE, signal.SIG_DFL)
   try:
     sys.exit(main())
   except UserError as e:
