@@ -50,21 +50,6 @@ def set_optimizer(config, batch_size: int, lr: float = LR, weight_decay: float =
   """airbench's SGD on the summed loss at `batch_size`: torch's lr and per-group decay."""
   kilostep = 1024 * (1 + 1 / (1 - momentum))  # 7850.7 at momentum 0.85
   config.batch_size = batch_size
-
-from configs import default
-
-# airbench's decoupled hyperparameters (per 1024 examples; momentum factored out of the lr).
-LR = 11.5
-WEIGHT_DECAY = 0.0153
-MOMENTUM = 0.85
-BIAS_SCALER = 64.0  # BatchNorm biases' lr multiplier
-
-
-def set_optimizer(config, batch_size: int, lr: float = LR, weight_decay: float = WEIGHT_DECAY,
-                  momentum: float = MOMENTUM) -> None:
-  """airbench's SGD on the summed loss at `batch_size`: torch's lr and per-group decay."""
-  kilostep = 1024 * (1 + 1 / (1 - momentum))  # 7850.7 at momentum 0.85
-  config.batch_size = batch_size
   config.optim.momentum = momentum
   config.optim.nesterov = True
   config.optim.lr = lr / kilostep
