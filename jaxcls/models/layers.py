@@ -18,7 +18,7 @@ Parameter naming (what an optimizer mask can rely on):
 
 from collections.abc import Callable, Sequence
 import functools
-from typing import Any
+from typing import Any, Optional
 
 import flax.linen as nn
 import jax
@@ -155,6 +155,21 @@ def pad_shortcut(x: Array, features: int, strides: int) -> Array:
   return x
 
 
+def upsample_nearest(x: Array, factor: int) -> Array:
+  """(N, H, W, C) -> (N, factor*H, factor*W, C), every pixel repeated factor x factor times.
+
+  Seed A's CIFAR adaptation of the ImageNet-layout networks (MobileNetV2, MobileNetV3): the
+  network is unchanged and its 32x32 input is upsampled like Keras' `UpSampling2D` (SPEC §5).
+  Raises UserError (field `model.upsample`) unless `factor` is a positive integer.
+  """
+  if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
+    raise UserError(f'model.upsample: must be a positive integer (3 gives 96 px from 32), '
+                    f'got {factor!r}')
+  if factor == 1:
+    return x
+  return jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
+
+
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
   """Rounds to the nearest multiple of `divisor` (ties up), never below 90% of `value`.
 
@@ -168,18 +183,26 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
 
 
 class SqueezeExcite(nn.Module):
-  """Squeeze-and-Excitation (Hu et al. 2018): GAP -> Dense(d) -> act -> Dense(C) -> sigmoid."""
+  """Squeeze-and-Excitation (Hu et al. 2018): GAP -> Dense(d) -> act -> Dense(C) -> gate.
+
+  The hidden width d is `features` when given (the MBConv families fix it from the block's
+  input or expanded width, each its own way), else make_divisible(C / reduction, divisor).
+  MobileNetV3 and NAT gate with `jax.nn.hard_sigmoid`; everything else with the sigmoid.
+  """
   reduction: int = 16
   divisor: int = 8
+  features: Optional[int] = None
   dense: ModuleDef = nn.Dense
   act: Callable[[Array], Array] = jax.nn.relu
+  gate: Callable[[Array], Array] = jax.nn.sigmoid
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
     channels = x.shape[-1]
+    hidden = self.features or make_divisible(channels / self.reduction, self.divisor)
     s = jnp.mean(x, axis=(1, 2), keepdims=True)
-    s = self.act(self.dense(make_divisible(channels / self.reduction, self.divisor))(s))
-    s = jax.nn.sigmoid(self.dense(channels)(s))
+    s = self.act(self.dense(hidden)(s))
+    s = self.gate(self.dense(channels)(s))
     return x * s
 
 

@@ -20,7 +20,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxcls.errors import UserError
 from jaxcls.models import layers
 from jaxcls.models.registry import register_model
 
@@ -79,16 +78,11 @@ class MobileNetV2(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-    if not isinstance(self.upsample, int) or self.upsample < 1:
-      raise UserError(f'model.upsample: must be a positive integer (3 gives 96 px from 32), '
-                      f'got {self.upsample!r}')
     conv = layers.conv_def('keras', self.dtype)
     norm = functools.partial(layers.norm_def('keras', self.dtype, train), momentum=0.999)
     head_norm = layers.norm_def('keras', self.dtype, train)
 
-    x = x.astype(self.dtype)
-    if self.upsample > 1:
-      x = jnp.repeat(jnp.repeat(x, self.upsample, axis=1), self.upsample, axis=2)
+    x = layers.upsample_nearest(x.astype(self.dtype), self.upsample)
     x = conv(32, (3, 3), (2, 2), name='stem' + layers.NO_L2_SUFFIX)(x)
     for i, (t, c, n, s) in enumerate(self.blocks):
       for j in range(n):
