@@ -141,16 +141,21 @@ def stem(x: Array, features: int, act: str, defs: Defs) -> Array:
   return ACTIVATIONS[act](defs.norm(name='stem_norm')(x))
 
 
+def drop_connect_survival(num_blocks: int, rate: float) -> list[float]:
+  """Survival probability of blocks i = 0..N-1: 1 - rate * i / N (TF EfficientNet, timm, NAT)."""
+  return [1.0 - rate * i / num_blocks for i in range(num_blocks)]
+
+
 def blocks(x: Array, table: Sequence[Block], defs: Defs, train: bool, *,
            drop_connect_rate: float = 0.0, drop_path_mode: str = 'sample',
            se_gate: Callable[[Array], Array] = jax.nn.sigmoid,
            se_act: Callable[[Array], Array] = jax.nn.relu) -> Array:
-  """The blocks of `table` in order, named block1..blockN, block i (from 0) surviving with
-  probability 1 - drop_connect_rate * i / N (EfficientNet's and NAT's reference code).
+  """The blocks of `table` in order, named block1..blockN, with `drop_connect_survival`.
 
   Must be called inside a compact method: the blocks become submodules of the caller.
   """
-  for i, block in enumerate(table):
-    x = MBConv(block, defs, 1.0 - drop_connect_rate * i / len(table), drop_path_mode,
-               se_gate=se_gate, se_act=se_act, name=f'block{i + 1}')(x, train)
+  survival = drop_connect_survival(len(table), drop_connect_rate)
+  for i, (block, p) in enumerate(zip(table, survival)):
+    x = MBConv(block, defs, p, drop_path_mode, se_gate=se_gate, se_act=se_act,
+               name=f'block{i + 1}')(x, train)
   return x

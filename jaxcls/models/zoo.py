@@ -22,6 +22,12 @@ from jaxcls.models.registry import create_model
 
 CIFAR = (1, 32, 32, 3)
 FASHION = (1, 28, 28, 1)
+IMAGENET = (1, 224, 224, 3)
+IMAGENET_FORM = (('stem', 'imagenet'),)
+# EfficientNet-B1..B7: (B, ImageNet resolution, CIFAR upsampling, torchvision's parameters).
+_EFFICIENTNETS = ((1, 240, 7, '7,794,184'), (2, 260, 8, '9,109,994'), (3, 300, 9, '12,233,232'),
+                  (4, 380, 11, '19,341,616'), (5, 456, 14, '30,389,784'),
+                  (6, 528, 16, '43,040,704'), (7, 600, 18, '66,347,960'))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +82,25 @@ ROWS = (
     Row('MobileNetV2 96 px', 'mobilenetv2', overrides=(('upsample', 3),), source='A 2021',
         published_params='2.3M'),
     Row('MobileNetV2 192 px', 'mobilenetv2', overrides=(('upsample', 6),)),
+    Row('EfficientNet-B0 224 px (x7)', 'efficientnet_b0'),
+    Row('EfficientNet-B0 ImageNet', 'efficientnet_b0', IMAGENET, IMAGENET_FORM, 1000,
+        source='timm', published_params='5,288,548', counted_as='params',
+        published_batch_stats='42,016'),
+    *(row for b, resolution, upsample, published in _EFFICIENTNETS for row in (
+        Row(f'EfficientNet-B{b} {32 * upsample} px (x{upsample})', f'efficientnet_b{b}'),
+        Row(f'EfficientNet-B{b} ImageNet {resolution} px', f'efficientnet_b{b}',
+            (1, resolution, resolution, 3), IMAGENET_FORM, 1000, source='torchvision',
+            published_params=published, counted_as='params'))),
+    Row('MobileNetV3-Large 224 px (x7)', 'mobilenetv3_large'),
+    Row('MobileNetV3-Large ImageNet', 'mobilenetv3_large', IMAGENET, IMAGENET_FORM, 1000,
+        source='timm', published_params='5,483,032', counted_as='params',
+        published_batch_stats='24,400'),
+    Row('MobileNetV3-Small 224 px (x7)', 'mobilenetv3_small'),
+    Row('MobileNetV3-Small ImageNet', 'mobilenetv3_small', IMAGENET, IMAGENET_FORM, 1000,
+        source='timm', published_params='2,542,856', counted_as='params',
+        published_batch_stats='12,112'),
+    Row('NAT-M1 C10 subnet 224 px (paper: 392 MFLOPs)', 'nat_m1'),
+    Row('NAT-M2 C10 subnet 224 px (paper: 468 MFLOPs)', 'nat_m2'),
     Row('WRN-28-10', 'wrn28_10', FASHION, source='B', published_params='36,478,906',
         counted_as='params'),
     Row('WRN-28-10 on RGB 32x32', 'wrn28_10', source='paper', published_params='36,479,194',
