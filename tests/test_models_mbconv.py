@@ -17,6 +17,7 @@ from jaxcls.models.macs import jaxpr_macs
 from jaxcls.models.mobilenet_v3 import LARGE
 from jaxcls.models.nat import subnet_table
 from tests.test_bf16 import _numpy_init
+from tests.test_configs import load
 
 CIFAR = (1, 32, 32, 3)
 IMAGENET = (1, 224, 224, 3)
@@ -198,3 +199,20 @@ def test_compiled_train_step_uses_drop_path_and_dropout():
 def test_bad_fields_raise_user_errors(name, overrides, field):
   with pytest.raises(UserError, match=rf'^model\.{field}: '):
     count_params(create_model(name, **overrides), CIFAR)
+
+
+def test_configs_pick_the_model_and_seed_a_resolution():
+  config = load('configs/mobilenetv3.py:small,160px,w2,b512,cutmix')
+  assert (config.model.name, config.model.upsample, config.model.width_mult) == (
+      'mobilenetv3_small', 5, 2.0)
+  assert (config.batch_size, config.mix.name) == (512, 'cutmix')
+  assert (config.optim.weight_decay, config.optim.weight_decay_on) == (2.4e-4, 'conv_kernels')
+  assert load('configs/mobilenetv3.py').model.name == 'mobilenetv3_large'
+  assert load('configs/mobilenetv3.py').model.upsample == 7
+  assert load('configs/efficientnet.py:b3').model.name == 'efficientnet_b3'
+  assert load('configs/nat.py:m2').model.name == 'nat_m2'
+  with pytest.raises(UserError, match=r'^--config configs/mobilenetv3\.py:large,small: choose '
+                     r'one of large, small$'):
+    load('configs/mobilenetv3.py:large,small')
+  with pytest.raises(UserError, match=r'choose one of 128px, 160px, 192px, 224px$'):
+    load('configs/mobilenetv3.py:128px,224px')
