@@ -3,6 +3,8 @@ r"""First-step compile time of the train step: what a user waits for before trai
     python benchmarks/compile_time.py                          # every seed-A model
     python benchmarks/compile_time.py --config configs/resnet50b.py [--config ...]
     python benchmarks/compile_time.py --models resnet50b,densenet100k12 --batch-size 128
+    python benchmarks/compile_time.py --models planned         # the planned families (issue 9)
+    python benchmarks/compile_time.py --models all             # every registered model
 
 Prints one JSON line: per config, `lower_s` (trace the step and lower it to StableHLO) and
 `compile_s` (XLA compile), with their CPU seconds, for the train step
@@ -22,6 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import ml_collections  # pylint: disable=g-import-not-at-top
 
 from benchmarks import common  # pylint: disable=g-import-not-at-top
+from jaxcls import models  # pylint: disable=g-import-not-at-top
 from jaxcls import report  # pylint: disable=g-import-not-at-top
 
 
@@ -32,6 +35,25 @@ def seed_a_models() -> list[str]:
     name = os.path.splitext(os.path.basename(target.split(':')[0]))[0]
     if name not in names:
       names.append(name)
+  return names
+
+
+# One model of each family seed A lists as planned (issue 9).
+PLANNED_MODELS = ('efficientnet_b0', 'mobilenetv3_large', 'mobilenetv3_small', 'nat_m1',
+                  'nat_m2')
+
+# Names `--models` expands: seed A's table, the planned families, every registered model.
+GROUPS = {'seed_a': seed_a_models, 'planned': lambda: list(PLANNED_MODELS),
+          'all': models.list_models}
+
+
+def expand_models(spec: str) -> list[str]:
+  """'resnet50b,planned' -> the named models, groups (`GROUPS`) expanded, duplicates dropped."""
+  names = []
+  for item in (s.strip() for s in spec.split(',')):
+    for name in GROUPS[item]() if item in GROUPS else [item] if item else []:
+      if name not in names:
+        names.append(name)
   return names
 
 
@@ -59,7 +81,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
   parser.add_argument('--config', action='append', default=[],
                       help='config file[:variants]; repeat for several (default: --models)')
   parser.add_argument('--models', help='comma-separated model names, each with its config file '
-                      'or seed A\'s recipe (default: every seed-A model)')
+                      'or seed A\'s recipe, and groups: seed_a, planned, all (default: seed_a)')
   parser.add_argument('--batch-size', type=int, help='global batch (default: each config\'s)')
   parser.add_argument('--dtype', choices=('float32', 'bfloat16', 'float16'))
   parser.add_argument('--record', metavar='NAME',
@@ -70,8 +92,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
   args, overrides = common.parse(parser, argv)
   targets = list(args.config)
   if args.models or not targets:
-    names = args.models.split(',') if args.models else seed_a_models()
-    targets += [model_target(n.strip()) for n in names if n.strip()]
+    targets += [model_target(n) for n in expand_models(args.models or 'seed_a')]
   results = []
   for target in targets:
     config = report.apply_overrides(common.target_config(target), overrides)

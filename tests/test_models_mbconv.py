@@ -11,7 +11,7 @@ import optax
 import pytest
 
 from jaxcls.errors import UserError
-from jaxcls.models import count_macs, count_params, create_model, mbconv
+from jaxcls.models import count_macs, count_params, create_model, list_models, mbconv
 from jaxcls.models.layers import make_divisible
 from jaxcls.models.macs import jaxpr_macs
 from jaxcls.models.mobilenet_v3 import LARGE
@@ -216,3 +216,12 @@ def test_configs_pick_the_model_and_seed_a_resolution():
     load('configs/mobilenetv3.py:large,small')
   with pytest.raises(UserError, match=r'choose one of 128px, 160px, 192px, 224px$'):
     load('configs/mobilenetv3.py:128px,224px')
+
+
+def test_compile_time_benchmark_covers_the_mbconv_families():
+  from benchmarks import compile_time  # pylint: disable=g-import-not-at-top
+  planned = compile_time.expand_models('planned')
+  assert {'efficientnet_b0', 'mobilenetv3_large', 'mobilenetv3_small', 'nat_m1',
+          'nat_m2'} <= set(planned)
+  assert compile_time.expand_models('resnet34,seed_a')[:2] == ['resnet34', 'mobilenetv2']
+  assert set(compile_time.expand_models('all')) == set(list_models())
