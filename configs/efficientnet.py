@@ -24,6 +24,8 @@ from-scratch run: B0 98.1% (CIFAR-10) / 88.1% (CIFAR-100), B7 98.9% / 91.7%.
     configs/efficientnet.py:b0,cutmix   – (ours: not measured yet, a row needs a GPU)
 """
 
+from ml_collections import config_dict
+
 from configs import seed_a
 
 _FILE = 'configs/efficientnet.py'
@@ -32,5 +34,11 @@ _FILE = 'configs/efficientnet.py'
 def get_config(arg=None):
   sizes = seed_a.exclusive_variants(
       arg, {f'b{b}': seed_a.setter(name=f'efficientnet_b{b}') for b in range(8)}, _FILE)
-  return seed_a.recipe('efficientnet_b0', arg, config_file=_FILE, exclude=('mish',),
-                       extra_variants=sizes)
+  # None: the model's (the B's) own value; set, e.g. --config.model.upsample=2 for 64 px.
+  fields = {'width_coefficient': config_dict.placeholder(float),
+            'depth_coefficient': config_dict.placeholder(float),
+            'drop_connect_rate': config_dict.placeholder(float),
+            'dropout_rate': config_dict.placeholder(float),
+            'upsample': config_dict.placeholder(int)}
+  return seed_a.recipe('efficientnet_b0', arg, config_file=_FILE, model_fields=fields,
+                       exclude=('mish',), extra_variants=sizes)

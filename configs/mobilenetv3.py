@@ -35,6 +35,8 @@ the configs run the paper's network at seed A's resolutions and recipe.
     configs/mobilenetv3.py:large,192px,w2,b512,cutmix 96.95%
 """
 
+from ml_collections import config_dict
+
 from configs import seed_a
 
 _FILE = 'configs/mobilenetv3.py'
@@ -51,8 +53,10 @@ def get_config(arg=None):
       'small': seed_a.setter(name='mobilenetv3_small')}, _FILE)
   variants = {**sizes, **seed_a.resolution_variants(arg, _UPSAMPLE, _FILE),
               'w2': seed_a.setter(width_mult=2.0), 'b512': _batch_512}
-  config = seed_a.recipe('mobilenetv3_large', arg, config_file=_FILE,
-                         model_fields={'upsample': 7}, exclude=('mish',),
-                         extra_variants=variants)
+  fields = {'upsample': 7, 'width_mult': config_dict.placeholder(float),
+            'drop_connect_rate': config_dict.placeholder(float),
+            'dropout_rate': config_dict.placeholder(float)}
+  config = seed_a.recipe('mobilenetv3_large', arg, config_file=_FILE, model_fields=fields,
+                         exclude=('mish',), extra_variants=variants)
   config.optim.weight_decay = 2.4e-4
   return config

@@ -20,6 +20,8 @@ from-scratch run:
     configs/nat.py:m2   98.4% (NAT, transferred)   ours: not measured yet
 """
 
+from ml_collections import config_dict
+
 from configs import seed_a
 
 _FILE = 'configs/nat.py'
@@ -28,5 +30,10 @@ _FILE = 'configs/nat.py'
 def get_config(arg=None):
   subnets = seed_a.exclusive_variants(
       arg, {'m1': seed_a.setter(name='nat_m1'), 'm2': seed_a.setter(name='nat_m2')}, _FILE)
-  return seed_a.recipe('nat_m1', arg, config_file=_FILE, exclude=('mish',),
-                       extra_variants=subnets)
+  # None: the subnet's own value. Another subnet: --config.model.ks='(3, 5, ...)' etc.
+  fields = {name: config_dict.placeholder(tuple) for name in ('ks', 'e', 'd')}
+  fields.update(w=config_dict.placeholder(float), upsample=config_dict.placeholder(int),
+                drop_connect_rate=config_dict.placeholder(float),
+                dropout_rate=config_dict.placeholder(float))
+  return seed_a.recipe('nat_m1', arg, config_file=_FILE, model_fields=fields,
+                       exclude=('mish',), extra_variants=subnets)

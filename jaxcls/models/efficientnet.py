@@ -22,8 +22,6 @@ Easy to get wrong:
 """
 
 import math
-from typing import Any
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -56,43 +54,24 @@ def scaled_table(stages: tuple[tuple[int, int, int, int, int], ...], width: floa
   return stem_width, table
 
 
-class EfficientNet(nn.Module):
+class EfficientNet(mbconv.MBConvNet):
   """EfficientNet-B0 scaled by (width, depth); the input resolution is the caller's.
 
-  Attributes:
-    num_classes: outputs of the classifier.
+  Attributes (and `mbconv.MBConvNet`'s):
     width_coefficient, depth_coefficient: the compound-scaling multipliers (B0: 1.0, 1.0).
     stages: the B0 rows (expand, kernel, stride, channels, repeats) before scaling.
-    drop_connect_rate: stochastic depth of the last block (module docstring); 0 disables it.
-    drop_path_mode: 'sample' (timm, the TF code: per sample, scaled by 1/p) or 'batch' (seed A).
-    dropout_rate: dropout before the classifier (the 'dropout' rng stream).
-    stem: 'cifar' upsamples the input by `upsample`; 'imagenet' takes it as it is.
-    upsample: the nearest-neighbour factor of the 'cifar' form (7: 32 -> 224 px).
-    dtype: compute dtype; parameters and batch_stats stay float32, logits are float32.
   """
-  num_classes: int = 10
   width_coefficient: float = 1.0
   depth_coefficient: float = 1.0
   stages: tuple[tuple[int, int, int, int, int], ...] = STAGES
   drop_connect_rate: float = 0.2
-  drop_path_mode: str = 'sample'
-  dropout_rate: float = 0.2
-  stem: str = 'cifar'
-  upsample: int = 7
-  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-    mbconv.check_rates(self.drop_connect_rate, self.dropout_rate)
     defs = mbconv.tf_reference_defs(self.dtype, train)
     stem_width, table = scaled_table(self.stages, self.width_coefficient,
                                      self.depth_coefficient)
-    x = x.astype(self.dtype)
-    if layers.check_choice('stem', self.stem) == 'cifar':
-      x = layers.upsample_nearest(x, self.upsample)
-    x = mbconv.stem(x, stem_width, 'swish', defs)
-    x = mbconv.blocks(x, table, defs, train, drop_connect_rate=self.drop_connect_rate,
-                      drop_path_mode=self.drop_path_mode)
+    x = self.features(x, table, stem_width, 'swish', defs, train, se_gate=jax.nn.sigmoid)
     x = defs.conv(layers.make_divisible(HEAD_WIDTH * self.width_coefficient), (1, 1),
                   name='head_conv')(x)
     x = jax.nn.swish(defs.norm(name='head_norm')(x))

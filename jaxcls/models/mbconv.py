@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 from jaxcls.errors import UserError
 from jaxcls.models import layers
@@ -135,8 +136,15 @@ def check_rates(drop_connect_rate: float, dropout_rate: float) -> None:
       raise UserError(f'model.{field}: must be in [0, 1) (0 disables it), got {rate}')
 
 
-def stem(x: Array, features: int, act: str, defs: Defs) -> Array:
-  """conv 3x3 stride 2 -> BN -> act, the stem of all three families."""
+def stem(x: Array, features: int, act: str, defs: Defs, *, form: str, upsample: int) -> Array:
+  """The stem of all three families: conv 3x3 stride 2 -> BN -> act.
+
+  In the 'cifar' `form` (the model field `stem`) the input is first upsampled `upsample` times
+  by nearest-neighbour repetition; the 'imagenet' form takes it as it comes. Raises UserError
+  for another form or a bad factor.
+  """
+  if layers.check_choice('stem', form) == 'cifar':
+    x = layers.upsample_nearest(x, upsample)
   x = defs.conv(features, (3, 3), (2, 2), padding=defs.padding(3), name='stem')(x)
   return ACTIVATIONS[act](defs.norm(name='stem_norm')(x))
 
@@ -159,3 +167,34 @@ def blocks(x: Array, table: Sequence[Block], defs: Defs, train: bool, *,
     x = MBConv(block, defs, p, drop_path_mode, se_gate=se_gate, se_act=se_act,
                name=f'block{i + 1}')(x, train)
   return x
+
+
+class MBConvNet(nn.Module):
+  """The fields every MBConv family shares; a family adds its table's fields and `__call__`.
+
+  Attributes:
+    num_classes: outputs of the classifier.
+    drop_connect_rate: stochastic depth of the blocks with an identity shortcut, rising from 0
+      (`drop_connect_survival`); 0 disables it.
+    drop_path_mode: 'sample' (timm, the TF code: per sample, scaled by 1/p) or 'batch' (seed A).
+    dropout_rate: dropout before the classifier (the 'dropout' rng stream).
+    stem: 'cifar' upsamples the input by `upsample`; 'imagenet' takes it as it comes.
+    upsample: the nearest-neighbour factor of the 'cifar' form (7: 32 -> 224 px).
+    dtype: compute dtype; parameters and batch_stats stay float32, logits are float32.
+  """
+  num_classes: int = 10
+  drop_connect_rate: float = 0.0
+  drop_path_mode: str = 'sample'
+  dropout_rate: float = 0.2
+  stem: str = 'cifar'
+  upsample: int = 7
+  dtype: Any = jnp.float32
+
+  def features(self, x: Array, table: Sequence[Block], stem_width: int, stem_act: str,
+               defs: Defs, train: bool, se_gate: Callable[[Array], Array]) -> Array:
+    """Stem and blocks (call from the family's compact `__call__`); NHWC features out."""
+    check_rates(self.drop_connect_rate, self.dropout_rate)
+    x = stem(x.astype(self.dtype), stem_width, stem_act, defs, form=self.stem,
+             upsample=self.upsample)
+    return blocks(x, table, defs, train, drop_connect_rate=self.drop_connect_rate,
+                  drop_path_mode=self.drop_path_mode, se_gate=se_gate)

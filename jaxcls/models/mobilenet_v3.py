@@ -24,8 +24,6 @@ Easy to get wrong:
   0.1 / 1e-5), convs N(0, 2/fan_out), TF's 'SAME' padding (the counts do not depend on it).
 """
 
-from typing import Any
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -76,44 +74,24 @@ def scaled_table(rows: tuple[tuple[int, int, int, bool, str, int], ...],
           for k, e, c, se, nl, s in rows]
 
 
-class MobileNetV3(nn.Module):
+class MobileNetV3(mbconv.MBConvNet):
   """MobileNetV3 from a table of (kernel, expanded, out, SE, NL, stride) rows.
 
-  Attributes:
-    num_classes: outputs of the classifier.
+  Attributes (and `mbconv.MBConvNet`'s; drop connect is off by default, as in the paper):
     table: the rows of the paper's Table 1 (`LARGE`) or Table 2 (`SMALL`).
     head_width: the pooled 1x1 conv's width (Large 1280, Small 1024).
     width_mult: scales the stem and block widths (make_divisible(c * width_mult, 8)).
-    drop_connect_rate: stochastic depth rising over the blocks as in EfficientNet (0: off, the
-      paper's).
-    drop_path_mode: 'sample' (timm) or 'batch' (seed A).
-    dropout_rate: dropout before the classifier (the 'dropout' rng stream).
-    stem: 'cifar' upsamples the input by `upsample`; 'imagenet' takes it as it is.
-    upsample: the nearest-neighbour factor of the 'cifar' form (7: 32 -> 224 px).
-    dtype: compute dtype; parameters and batch_stats stay float32, logits are float32.
   """
-  num_classes: int = 10
   table: tuple[tuple[int, int, int, bool, str, int], ...] = LARGE
   head_width: int = 1280
   width_mult: float = 1.0
-  drop_connect_rate: float = 0.0
-  drop_path_mode: str = 'sample'
-  dropout_rate: float = 0.2
-  stem: str = 'cifar'
-  upsample: int = 7
-  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-    mbconv.check_rates(self.drop_connect_rate, self.dropout_rate)
     defs = mbconv.tf_reference_defs(self.dtype, train)
-    blocks = scaled_table(self.table, self.width_mult)
-    x = x.astype(self.dtype)
-    if layers.check_choice('stem', self.stem) == 'cifar':
-      x = layers.upsample_nearest(x, self.upsample)
-    x = mbconv.stem(x, layers.make_divisible(STEM_WIDTH * self.width_mult), 'HS', defs)
-    x = mbconv.blocks(x, blocks, defs, train, drop_connect_rate=self.drop_connect_rate,
-                      drop_path_mode=self.drop_path_mode, se_gate=jax.nn.hard_sigmoid)
+    x = self.features(x, scaled_table(self.table, self.width_mult),
+                      layers.make_divisible(STEM_WIDTH * self.width_mult), 'HS', defs, train,
+                      se_gate=jax.nn.hard_sigmoid)
     # The last 1x1 is six times the last block's width: 960 (Large), 576 (Small).
     expand_width = layers.make_divisible(6 * self.table[-1][2] * self.width_mult)
     return head(x, expand_width, self.head_width, self.num_classes, self.dropout_rate, defs,

@@ -27,11 +27,8 @@ Easy to get wrong:
   dropout 0.2 before the classifier (the net.config).
 """
 
-from typing import Any
-
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from jaxcls.errors import UserError
 from jaxcls.models import layers, mbconv
@@ -77,45 +74,26 @@ def subnet_table(ks: tuple[int, ...], e: tuple[int, ...], d: tuple[int, ...],
   return table
 
 
-class NAT(nn.Module):
+class NAT(mbconv.MBConvNet):
   """A NAT subnet from its encoding (module docstring).
 
-  Attributes:
-    num_classes: outputs of the classifier.
+  Attributes (and `mbconv.MBConvNet`'s; drop connect is off by default):
     ks, e: kernel size and expand ratio of each block after the first (sum(d) of each).
     d: blocks per stage (five values in 2..4).
     w: width multiplier.
-    drop_connect_rate: stochastic depth rising over the blocks as in EfficientNet (0: off).
-    drop_path_mode: 'sample' (timm, NAT's `drop_connect`) or 'batch' (seed A).
-    dropout_rate: dropout before the classifier (the 'dropout' rng stream).
-    stem: 'cifar' upsamples the input by `upsample`; 'imagenet' takes it as it is.
-    upsample: the nearest-neighbour factor of the 'cifar' form (7: 32 -> 224 px = r).
-    dtype: compute dtype; parameters and batch_stats stay float32, logits are float32.
   """
-  num_classes: int = 10
   ks: tuple[int, ...] = ()
   e: tuple[int, ...] = ()
   d: tuple[int, ...] = ()
   w: float = 1.2
-  drop_connect_rate: float = 0.0
-  drop_path_mode: str = 'sample'
-  dropout_rate: float = 0.2
-  stem: str = 'cifar'
-  upsample: int = 7
-  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     check_encoding(self.ks, self.e, self.d)
-    mbconv.check_rates(self.drop_connect_rate, self.dropout_rate)
     defs = mbconv.torch_defs(self.dtype, train)
-    x = x.astype(self.dtype)
-    if layers.check_choice('stem', self.stem) == 'cifar':
-      x = layers.upsample_nearest(x, self.upsample)
-    x = mbconv.stem(x, layers.make_divisible(FIRST_WIDTH * self.w), 'HS', defs)
-    x = mbconv.blocks(x, subnet_table(self.ks, self.e, self.d, self.w), defs, train,
-                      drop_connect_rate=self.drop_connect_rate,
-                      drop_path_mode=self.drop_path_mode, se_gate=jax.nn.hard_sigmoid)
+    x = self.features(x, subnet_table(self.ks, self.e, self.d, self.w),
+                      layers.make_divisible(FIRST_WIDTH * self.w), 'HS', defs, train,
+                      se_gate=jax.nn.hard_sigmoid)
     expand_width, mix_width = (layers.make_divisible(c * self.w) for c in HEAD_WIDTHS)
     return head(x, expand_width, mix_width, self.num_classes, self.dropout_rate, defs, train,
                 mix_bias=False)
