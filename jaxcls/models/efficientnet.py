@@ -11,7 +11,8 @@ Two forms (`stem`):
 
 Easy to get wrong:
 - the blocks are MBConv with SE and Swish (jaxcls/models/mbconv.py); the SE hidden width is
-  max(1, int(0.25 * the block's INPUT width)), not of the expanded width;
+  max(1, int(0.25 * the block's INPUT width)), not of the expanded width, and the SE runs
+  Swish inside (then a sigmoid gate), not ReLU;
 - widths scale as make_divisible(c * width, 8) (never below 90% of c * width), stem and head
   (1280) included; each stage's repeats become ceil(n * depth);
 - drop connect (0.2 for every B) rises linearly over ALL blocks from 0 at the first,
@@ -71,7 +72,8 @@ class EfficientNet(mbconv.MBConvNet):
     defs = mbconv.tf_reference_defs(self.dtype, train)
     stem_width, table = scaled_table(self.stages, self.width_coefficient,
                                      self.depth_coefficient)
-    x = self.features(x, table, stem_width, 'swish', defs, train, se_gate=jax.nn.sigmoid)
+    x = self.features(x, table, stem_width, 'swish', defs, train, se_act=jax.nn.swish,
+                      se_gate=jax.nn.sigmoid)
     x = defs.conv(layers.make_divisible(HEAD_WIDTH * self.width_coefficient), (1, 1),
                   name='head_conv')(x)
     x = jax.nn.swish(defs.norm(name='head_norm')(x))

@@ -1,6 +1,7 @@
 """The mobile inverted bottleneck (MBConv) that EfficientNet, MobileNetV3 and NAT are built of,
-with the pieces they share: the block table, the stem, the drop-connect schedule and the
-initialisers of TF's reference code.
+with the pieces they share: the block table (`Block`), the stem, the drop-connect schedule, the
+layer conventions of their reference code (`tf_reference_defs`, `torch_defs`) and the model
+fields of their two forms (`MBConvNet`).
 
 MBConv (Sandler et al. 2018, MobileNetV2 §3.3; squeeze-and-excitation added by MnasNet, Tan et al.
 2019 §4, and kept by EfficientNet and MobileNetV3):
@@ -15,7 +16,8 @@ Easy to get wrong:
   expand-ratio-1 blocks, the first block of MobileNetV3 and NAT), and the projection is linear;
 - SE sits after the depthwise activation, on the hidden width, before the projection; its own
   hidden width differs per family (EfficientNet: 1/4 of the block's INPUT width; MobileNetV3 and
-  NAT: 1/4 of the expanded width, made divisible by 8), so the family computes it;
+  NAT: 1/4 of the expanded width, made divisible by 8), so the family computes it; so is its
+  inside (EfficientNet: Swish then sigmoid; MobileNetV3, NAT: ReLU then hard sigmoid);
 - drop connect follows the reference code, not SPEC §9's p_l: block i = 0..N-1 drops with
   probability rate * i / N, so the first block never drops and the last almost reaches `rate`;
   only blocks with an identity shortcut drop.
@@ -136,7 +138,8 @@ def check_rates(drop_connect_rate: float, dropout_rate: float) -> None:
       raise UserError(f'model.{field}: must be in [0, 1) (0 disables it), got {rate}')
 
 
-def stem(x: Array, features: int, act: str, defs: Defs, *, form: str, upsample: int) -> Array:
+def conv_stem(x: Array, features: int, act: str, defs: Defs, *, form: str,
+              upsample: int) -> Array:
   """The stem of all three families: conv 3x3 stride 2 -> BN -> act.
 
   In the 'cifar' `form` (the model field `stem`) the input is first upsampled `upsample` times
@@ -191,10 +194,11 @@ class MBConvNet(nn.Module):
   dtype: Any = jnp.float32
 
   def features(self, x: Array, table: Sequence[Block], stem_width: int, stem_act: str,
-               defs: Defs, train: bool, se_gate: Callable[[Array], Array]) -> Array:
+               defs: Defs, train: bool, *, se_act: Callable[[Array], Array],
+               se_gate: Callable[[Array], Array]) -> Array:
     """Stem and blocks (call from the family's compact `__call__`); NHWC features out."""
     check_rates(self.drop_connect_rate, self.dropout_rate)
-    x = stem(x.astype(self.dtype), stem_width, stem_act, defs, form=self.stem,
-             upsample=self.upsample)
+    x = conv_stem(x.astype(self.dtype), stem_width, stem_act, defs, form=self.stem,
+                  upsample=self.upsample)
     return blocks(x, table, defs, train, drop_connect_rate=self.drop_connect_rate,
-                  drop_path_mode=self.drop_path_mode, se_gate=se_gate)
+                  drop_path_mode=self.drop_path_mode, se_act=se_act, se_gate=se_gate)

@@ -91,7 +91,7 @@ class MobileNetV3(mbconv.MBConvNet):
     defs = mbconv.tf_reference_defs(self.dtype, train)
     x = self.features(x, scaled_table(self.table, self.width_mult),
                       layers.make_divisible(STEM_WIDTH * self.width_mult), 'HS', defs, train,
-                      se_gate=jax.nn.hard_sigmoid)
+                      se_act=jax.nn.relu, se_gate=jax.nn.hard_sigmoid)
     # The last 1x1 is six times the last block's width: 960 (Large), 576 (Small).
     expand_width = layers.make_divisible(6 * self.table[-1][2] * self.width_mult)
     return head(x, expand_width, self.head_width, self.num_classes, self.dropout_rate, defs,

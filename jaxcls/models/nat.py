@@ -93,7 +93,7 @@ class NAT(mbconv.MBConvNet):
     defs = mbconv.torch_defs(self.dtype, train)
     x = self.features(x, subnet_table(self.ks, self.e, self.d, self.w),
                       layers.make_divisible(FIRST_WIDTH * self.w), 'HS', defs, train,
-                      se_gate=jax.nn.hard_sigmoid)
+                      se_act=jax.nn.relu, se_gate=jax.nn.hard_sigmoid)
     expand_width, mix_width = (layers.make_divisible(c * self.w) for c in HEAD_WIDTHS)
     return head(x, expand_width, mix_width, self.num_classes, self.dropout_rate, defs, train,
                 mix_bias=False)
