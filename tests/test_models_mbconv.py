@@ -158,6 +158,29 @@ def test_init_trace_counts_the_eval_forward(name):
   assert count_macs(model, x.shape) == jaxpr_macs(forward) > 0
 
 
+def _count(jaxpr, primitive: str) -> int:
+  """Equations of `primitive` in a jaxpr, sub-jaxprs (jit, custom_jvp) included."""
+  total = 0
+  for eqn in jaxpr.eqns:
+    total += eqn.primitive.name == primitive
+    for param in eqn.params.values():
+      for sub in param if isinstance(param, (tuple, list)) else (param,):
+        inner = getattr(sub, 'jaxpr', sub)
+        if hasattr(inner, 'eqns'):
+          total += _count(inner, primitive)
+  return total
+
+
+def test_efficientnet_is_swish_throughout_its_se_included():
+  # Stem, head and per block expand (not in the first), depthwise, SE inside, SE gate: every
+  # one a sigmoid ('logistic'), as TF's reference, timm and torchvision; 1 + 3 + 4 + 4 + 1.
+  model = create_model('efficientnet_b0', **TINY['efficientnet_b0'])
+  x = jax.ShapeDtypeStruct((1, 16, 16, 3), jnp.float32)
+  variables = jax.eval_shape(lambda x: model.init(jax.random.key(1), x, train=False), x)
+  forward = jax.make_jaxpr(lambda v, x: model.apply(v, x, train=False))(variables, x)
+  assert _count(forward.jaxpr, 'logistic') == 13
+
+
 def test_compiled_train_step_uses_drop_path_and_dropout():
   model = create_model('efficientnet_b0', **TINY['efficientnet_b0'])
   x = jax.random.normal(jax.random.key(0), (4, 16, 16, 3))
