@@ -7,8 +7,8 @@ Two forms (`stem`):
 - 'cifar' (default): seed A's later CIFAR port (MoonArchitect/tensorflow-CNNs, 2021): the
   32x32 input upsampled by nearest-neighbour repetition, `upsample` = 4, 5, 6 or 7 for its
   128, 160, 192 and 224 px rows (default 7: the paper's 224). Unlike seed A, whose port drops
-  the 1280-wide head, gates SE with Swish and uses Swish for h-swish, the network here is the
-  paper's.
+  the 1280-wide head, gates SE with Swish, uses Swish for h-swish and expands Large's eighth
+  block to 240 (the paper: 200), the network here is the paper's.
 
 Easy to get wrong:
 - blocks are MBConv (jaxcls/models/mbconv.py) with ReLU ('RE') or h-swish ('HS') as the table
