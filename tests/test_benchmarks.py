@@ -13,6 +13,7 @@ import pytest
 
 from benchmarks import common, compile_time, loop_overhead, processes, throughput
 from jaxcls import checkpoint, models, train
+from jaxcls.errors import UserError
 from tests.conftest import tiny_config
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -90,10 +91,20 @@ def test_compile_time_defaults_to_the_seed_a_models():
   assert compile_time.model_target('no_such_model') == 'seed_a:no_such_model'
   config = common.target_config('seed_a:resnet101b')
   assert config.model.name == 'resnet101b' and config.batch_size == 1024
-  assert compile_time.model_names(None) == names
-  assert compile_time.model_names('all') == models.list_models()
-  assert compile_time.model_names('inception_v3, xception') == ['inception_v3', 'xception']
   assert compile_time.model_target('xception') == 'configs/xception.py'
+
+
+def test_compile_time_models_take_names_families_and_groups():
+  expand = compile_time.expand_models
+  assert expand('seed_a') == compile_time.seed_a_models()
+  assert expand('all') == models.list_models()
+  assert expand('inception_v3, xception') == ['inception_v3', 'xception']
+  assert expand('resnest,ibn') == ['resnest50d', 'resnet101b_ibn_a', 'resnet35b_ibn_a',
+                                   'resnet50_ibn_a', 'resnet50b_ibn_a']
+  assert expand('nat_m1,nat,resnet50b') == ['nat_m1', 'nat_m2', 'resnet50b']  # no duplicates
+  with pytest.raises(UserError, match=r"^--models: unknown 'vgg'; give model names, family "
+                     r"modules \(densenet, .*\) or the groups seed_a, all$"):
+    expand('resnet50b,vgg')
 
 
 @pytest.mark.parametrize('kind,dtype,peak', [

@@ -14,12 +14,14 @@ from jaxcls.models import dpn, macs, mobilenet_v2, registry, wrn
 
 MODELS = [
     'densenet100k12', 'densenet100k16', 'densenet160k12', 'densenet190k40', 'densenet250k12',
-    'densenet250k24', 'dpn', 'inception_v3', 'inception_v4', 'mobilenetv2', 'resnest50d',
-    'resnet101b', 'resnet101b_ibn_a', 'resnet152b', 'resnet170b', 'resnet18', 'resnet34',
-    'resnet35b', 'resnet35b_ibn_a', 'resnet50_ibn_a', 'resnet50b', 'resnet50b_ibn_a',
-    'resnext101_c32', 'resnext152_c32', 'resnext50_c32', 'senet101', 'senet152', 'senet35',
-    'senet50', 'shake_shake26_2x64d', 'shake_shake26_2x96d', 'tresnet_m', 'wideresnet18',
-    'wrn28_10', 'xception',
+    'densenet250k24', 'dpn', 'efficientnet_b0', 'efficientnet_b1', 'efficientnet_b2',
+    'efficientnet_b3', 'efficientnet_b4', 'efficientnet_b5', 'efficientnet_b6', 'efficientnet_b7',
+    'inception_v3', 'inception_v4', 'mobilenetv2', 'mobilenetv3_large', 'mobilenetv3_small',
+    'nat_m1', 'nat_m2', 'resnest50d', 'resnet101b', 'resnet101b_ibn_a', 'resnet152b', 'resnet170b',
+    'resnet18', 'resnet34', 'resnet35b', 'resnet35b_ibn_a', 'resnet50_ibn_a', 'resnet50b',
+    'resnet50b_ibn_a', 'resnext101_c32', 'resnext152_c32', 'resnext50_c32', 'senet101', 'senet152',
+    'senet35', 'senet50', 'shake_shake26_2x64d', 'shake_shake26_2x96d', 'tresnet_m',
+    'wideresnet18', 'wrn28_10', 'xception',
 ]
 
 

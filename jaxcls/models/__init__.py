@@ -9,8 +9,11 @@ from jaxcls.models import resnext
 from jaxcls.models import senet
 from jaxcls.models import densenet
 from jaxcls.models import mobilenet_v2
+from jaxcls.models import mobilenet_v3
+from jaxcls.models import nat
 from jaxcls.models import wrn
 from jaxcls.models import dpn
+from jaxcls.models import efficientnet
 from jaxcls.models import shake_shake
 from jaxcls.models import ibn
 from jaxcls.models import resnest

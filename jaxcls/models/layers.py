@@ -300,6 +300,21 @@ def scale_width(features: int, width_mult: float) -> int:
   return max(1, int(features * width_mult))
 
 
+def upsample_nearest(x: Array, factor: int) -> Array:
+  """(N, H, W, C) -> (N, factor*H, factor*W, C), every pixel repeated factor x factor times.
+
+  Seed A's CIFAR adaptation of the ImageNet-layout networks (MobileNetV2, MobileNetV3): the
+  network is unchanged and its 32x32 input is upsampled like Keras' `UpSampling2D` (SPEC §5).
+  Raises UserError (field `model.upsample`) unless `factor` is a positive integer.
+  """
+  if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
+    raise UserError(f'model.upsample: must be a positive integer (3 gives 96 px from 32), '
+                    f'got {factor!r}')
+  if factor == 1:
+    return x
+  return jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
+
+
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
   """Rounds to the nearest multiple of `divisor` (ties up), never below 90% of `value`.
 
@@ -313,15 +328,18 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
 
 
 class SqueezeExcite(nn.Module):
-  """Squeeze-and-Excitation (Hu et al. 2018): GAP -> Dense(d) -> act -> Dense(C) -> sigmoid.
+  """Squeeze-and-Excitation (Hu et al. 2018): GAP -> Dense(d) -> act -> Dense(C) -> gate.
 
-  d is `hidden` when given, else make_divisible(C / reduction, divisor).
+  The hidden width d is `hidden` when given (TResNet and the MBConv families fix it from the
+  block's input or expanded width, each its own way), else make_divisible(C / reduction, divisor).
+  MobileNetV3 and NAT gate with `jax.nn.hard_sigmoid`; everything else with the sigmoid.
   """
   reduction: int = 16
   divisor: int = 8
   dense: ModuleDef = nn.Dense
   act: Callable[[Array], Array] = jax.nn.relu
   hidden: int | None = None
+  gate: Callable[[Array], Array] = jax.nn.sigmoid
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
@@ -329,7 +347,7 @@ class SqueezeExcite(nn.Module):
     hidden = self.hidden or make_divisible(channels / self.reduction, self.divisor)
     s = jnp.mean(x, axis=(1, 2), keepdims=True)
     s = self.act(self.dense(hidden)(s))
-    s = jax.nn.sigmoid(self.dense(channels)(s))
+    s = self.gate(self.dense(channels)(s))
     return x * s
 
 

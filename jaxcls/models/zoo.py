@@ -24,6 +24,11 @@ CIFAR = (1, 32, 32, 3)
 FASHION = (1, 28, 28, 1)
 IMAGENET = (1, 224, 224, 3)
 IMAGENET_299 = (1, 299, 299, 3)  # the Inceptions' and Xception's ImageNet input
+IMAGENET_FORM = (('stem', 'imagenet'),)
+# EfficientNet-B1..B7: (B, ImageNet resolution, CIFAR upsampling, torchvision's parameters).
+_EFFICIENTNETS = ((1, 240, 7, '7,794,184'), (2, 260, 8, '9,109,994'), (3, 300, 9, '12,233,232'),
+                  (4, 380, 11, '19,341,616'), (5, 456, 14, '30,389,784'),
+                  (6, 528, 16, '43,040,704'), (7, 600, 18, '66,347,960'))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,27 +100,46 @@ ROWS = (
         published_params='11,708,362', counted_as='params'),
     # Planned families (SPEC §11): the CIFAR form, then the ImageNet form against its reference.
     Row('ResNeSt-50d, CIFAR stem', 'resnest50d'),
-    Row('ResNeSt-50d', 'resnest50d', IMAGENET, (('stem', 'imagenet'),), num_classes=1000,
+    Row('ResNeSt-50d', 'resnest50d', IMAGENET, IMAGENET_FORM, num_classes=1000,
         source='timm', published_params='27,483,240', counted_as='params',
         published_batch_stats='64,576'),
     Row('TResNet-M 96 px (seed A\'s CIFAR form)', 'tresnet_m', source='A 2021',
         published_params='3.2M'),
-    Row('TResNet-M', 'tresnet_m', IMAGENET, (('stem', 'imagenet'),), num_classes=1000,
+    Row('TResNet-M', 'tresnet_m', IMAGENET, IMAGENET_FORM, num_classes=1000,
         source='timm', published_params='31,389,032', counted_as='params',
         published_batch_stats='61,568'),
     Row('ResNet-50-IBN-a, CIFAR stem', 'resnet50_ibn_a'),
-    Row('ResNet-50-IBN-a', 'resnet50_ibn_a', IMAGENET, (('stem', 'imagenet'),), num_classes=1000,
+    Row('ResNet-50-IBN-a', 'resnet50_ibn_a', IMAGENET, IMAGENET_FORM, num_classes=1000,
         source='torchvision', published_params='25,557,032', counted_as='params'),
+    Row('EfficientNet-B0 224 px (x7)', 'efficientnet_b0'),
+    Row('EfficientNet-B0 ImageNet', 'efficientnet_b0', IMAGENET, IMAGENET_FORM, 1000,
+        source='timm', published_params='5,288,548', counted_as='params',
+        published_batch_stats='42,016'),
+    *(row for b, resolution, upsample, published in _EFFICIENTNETS for row in (
+        Row(f'EfficientNet-B{b} {32 * upsample} px (x{upsample})', f'efficientnet_b{b}'),
+        Row(f'EfficientNet-B{b} ImageNet {resolution} px', f'efficientnet_b{b}',
+            (1, resolution, resolution, 3), IMAGENET_FORM, 1000, source='torchvision',
+            published_params=published, counted_as='params'))),
+    Row('MobileNetV3-Large 224 px (x7)', 'mobilenetv3_large'),
+    Row('MobileNetV3-Large ImageNet', 'mobilenetv3_large', IMAGENET, IMAGENET_FORM, 1000,
+        source='timm', published_params='5,483,032', counted_as='params',
+        published_batch_stats='24,400'),
+    Row('MobileNetV3-Small 224 px (x7)', 'mobilenetv3_small'),
+    Row('MobileNetV3-Small ImageNet', 'mobilenetv3_small', IMAGENET, IMAGENET_FORM, 1000,
+        source='timm', published_params='2,542,856', counted_as='params',
+        published_batch_stats='12,112'),
+    Row('NAT-M1 C10 subnet 224 px (paper: 392 MFLOPs)', 'nat_m1'),
+    Row('NAT-M2 C10 subnet 224 px (paper: 468 MFLOPs)', 'nat_m2'),
     Row('Inception-v3 (CIFAR form)', 'inception_v3'),
-    Row('Inception-v3 (no aux head)', 'inception_v3', IMAGENET_299, (('stem', 'imagenet'),),
+    Row('Inception-v3 (no aux head)', 'inception_v3', IMAGENET_299, IMAGENET_FORM,
         num_classes=1000, source='torchvision', published_params='23,834,568',
         counted_as='params', published_batch_stats='34,432'),
     Row('Inception-v4 (CIFAR form)', 'inception_v4'),
-    Row('Inception-v4', 'inception_v4', IMAGENET_299, (('stem', 'imagenet'),), num_classes=1000,
+    Row('Inception-v4', 'inception_v4', IMAGENET_299, IMAGENET_FORM, num_classes=1000,
         source='timm', published_params='42,679,816', counted_as='params',
         published_batch_stats='63,168'),
     Row('Xception (CIFAR form)', 'xception'),
-    Row('Xception (legacy_xception)', 'xception', IMAGENET_299, (('stem', 'imagenet'),),
+    Row('Xception (legacy_xception)', 'xception', IMAGENET_299, IMAGENET_FORM,
         num_classes=1000, source='timm', published_params='22,855,952', counted_as='params',
         published_batch_stats='54,528'),
 )
