@@ -12,6 +12,7 @@ from jaxcls.models import mobilenet_v2
 from jaxcls.models import wrn
 from jaxcls.models import dpn
 from jaxcls.models import shake_shake
+from jaxcls.models import pyramidnet
 from jaxcls.models.layers import weight_decay_mask
 from jaxcls.models.macs import count_macs, count_params
 from jaxcls.models.registry import create_model, list_models, register_model
