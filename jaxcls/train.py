@@ -45,8 +45,8 @@ from jaxcls.data import mixing
 from jaxcls.errors import UserError
 
 # Named random streams, one key each per step. Models draw theirs with `self.make_rng(name)`.
-STREAMS = ('augment', 'mix', 'drop_path', 'shake', 'dropout')
-MODEL_STREAMS = ('drop_path', 'shake', 'dropout')
+STREAMS = ('augment', 'mix', 'drop_path', 'shake', 'dropout', 'shakedrop')
+MODEL_STREAMS = ('drop_path', 'shake', 'dropout', 'shakedrop')
 NAN_POLICIES = ('stop', 'skip')
 DATA_FEEDS = ('auto', 'device', 'host')
 _NO_STEP = np.iinfo(np.int32).max  # `NonFinite.first` when every step was finite
