@@ -1,5 +1,10 @@
 """The training loop: train state, the jitted train and eval functions, `train_and_evaluate`.
 
+`train_and_evaluate` reads as three parts: `setup` (config checks, data, model, optimizer,
+input functions, the state restored or initialised: a `Run`) -> `start_loop` and
+`Loop.run_to_end` (dispatch steps to the next sync point, then log, check, evaluate, save) ->
+`finish` (results.json).
+
 Data flows one way: host arrays (`jaxcls.data`) -> device, replicated once -> each step gathers
 its batch by index from the permutation of its epoch -> augment -> mix -> model -> loss -> optax
 -> state -> metrics and checkpoints.
@@ -325,26 +330,60 @@ def _create_writer(workdir: str, is_main: bool):
   return metric_writers.create_default_writer(workdir, just_logging=not is_main)
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
-  """Trains `config` in `workdir`, resuming from its newest checkpoint; returns the final state.
+# --- Setup: config -> data -> model, optimizer, input functions -> state (restored or fresh).
 
-  Writes `workdir/results.json` at the end; a finished run only re-reports its results. On
-  SIGTERM or SIGINT it saves a checkpoint at the current step and returns that state early
-  (rerunning resumes); a non-finite step under `nan_policy='stop'` raises `NonFiniteLoss`.
+@dataclasses.dataclass
+class Run:
+  """One run, set up by `setup`: what the loop and `finish` read. `state`, `skipped` and
+  `clock` change as the run goes; everything else is fixed."""
+  config: ml_collections.ConfigDict
+  workdir: epath.Path
+  mesh: jax.sharding.Mesh
+  is_main: bool
+  train: data.LabeledImages
+  eval_split: data.LabeledImages
+  info: data.DatasetInfo
+  steps_per_epoch: int
+  num_steps: int
+  model: Any
+  tx: optax.GradientTransformation
+  schedule: optax.Schedule
+  augment: Callable
+  mix: Callable
+  eval_transform: Callable
+  data_key: jax.Array
+  train_key: jax.Array
+  variables: Any  # abstract params and batch_stats: the shapes a checkpoint must have
+  ckpts: checkpoint.Checkpoints
+  state: TrainState
+  clock: _Clock
+  skipped: int = 0  # updates dropped under nan_policy='skip', over every session of the run
+
+  @property
+  def num_params(self) -> int:
+    return sum(x.size for x in jax.tree.leaves(self.state.params))
+
+  def meta(self, step: int) -> dict:
+    """The JSON record saved beside the state of checkpoint `step`."""
+    return {'step': step, 'model_name': self.config.model.name,
+            'variables': checkpoint.shape_signature(self.variables),
+            'wall_time_s': self.clock.wall_time, 'train_time_s': self.clock.train_time,
+            'train_images': self.clock.train_images, 'skipped_steps': self.skipped}
+
+
+def setup(config: ml_collections.ConfigDict, workdir: str) -> Run:
+  """Checks `config`, loads the data, builds the model, optimizer and input functions, and
+  restores the workdir's newest checkpoint (or initialises, from `init_from` if set).
+
+  Raises UserError on bad input before any data is read where it can, and always before the
+  workdir's checkpoints or config.json change.
   """
-  with signals_lib.StopSignals() as signals:
-    return _train_and_evaluate(config, workdir, signals)
-
-
-def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                        signals: signals_lib.StopSignals) -> TrainState:
   clock = _Clock()
   check_config(config)
   mesh = parallel.make_mesh()
   parallel.check_batch_size('batch_size', config.batch_size, mesh.devices.size)
   parallel.check_batch_size('eval_batch_size', config.eval_batch_size, mesh.devices.size)
-  workdir = os.path.abspath(workdir)  # Orbax wants absolute paths
-  workdir_path = epath.Path(workdir)
+  workdir_path = epath.Path(os.path.abspath(workdir))  # Orbax wants absolute paths
   is_main = jax.process_index() == 0
   if is_main:
     _prepare_workdir(workdir_path)
@@ -354,10 +393,37 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   if not steps_per_epoch:
     raise UserError(f'batch_size: {config.batch_size} is larger than the {len(train.labels)} '
                     f'training images of {config.dataset.train_split}; use a smaller batch')
-  num_steps = config.num_epochs * steps_per_epoch
   model = models.create_model(config.model.name, num_classes=info.num_classes,
                               **_model_overrides(config))
   tx, schedule = optim.create_optimizer(config, steps_per_epoch)
+  augment, eval_transform = _input_transforms(config, train, info)
+  mix = mixing.make_mix(config.mix, info.num_classes, config.label_smoothing)
+
+  init_key, data_key, train_key = run_keys(config.seed)
+  init = functools.partial(create_train_state, model, tx, info.image_shape)
+  abstract_state = jax.eval_shape(init, init_key)
+  variables = {'params': abstract_state.params, 'batch_stats': abstract_state.batch_stats}
+  run = Run(config=config, workdir=workdir_path, mesh=mesh, is_main=is_main, train=train,
+            eval_split=eval_split, info=info, steps_per_epoch=steps_per_epoch,
+            num_steps=config.num_epochs * steps_per_epoch, model=model, tx=tx,
+            schedule=schedule, augment=augment, mix=mix, eval_transform=eval_transform,
+            data_key=data_key, train_key=train_key, variables=variables,
+            ckpts=checkpoint.Checkpoints(str(workdir_path), keep=config.keep_checkpoints),
+            state=None, clock=clock)
+  try:
+    _restore_or_init(run, init, init_key, abstract_state)
+  except BaseException:
+    run.ckpts.close()
+    raise
+  if is_main:  # only now: a config the workdir's checkpoints reject does not replace the old one
+    _write_atomic(workdir_path / 'config.json', config.to_json_best_effort(indent=2))
+  return run
+
+
+def _input_transforms(config: ml_collections.ConfigDict, train: data.LabeledImages,
+                      info: data.DatasetInfo) -> tuple[Callable, Callable]:
+  """`(augment, eval_transform)`, normalising with `config.augment.mean/std` or, where unset,
+  the train split's channel statistics."""
   mean, std = config.augment.mean, config.augment.std
   if mean is None or std is None:
     stats = augment_lib.channel_stats(train.images)
@@ -367,186 +433,291 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   # Traced once, abstractly: size checks (crop padding, Cutout) fail now, not at the first step.
   jax.eval_shape(augment, jax.random.key(0), jax.ShapeDtypeStruct((1, *info.image_shape),
                                                                   jnp.uint8))
-  mix = mixing.make_mix(config.mix, info.num_classes, config.label_smoothing)
+  return augment, augment_lib.make_eval_transform(mean, std)
 
-  init_key, data_key, train_key = run_keys(config.seed)
-  replicated = parallel.replicated(mesh)
-  init = functools.partial(create_train_state, model, tx, info.image_shape)
-  abstract_state = jax.eval_shape(init, init_key)
-  variables = {'params': abstract_state.params, 'batch_stats': abstract_state.batch_stats}
-  ckpts = checkpoint.Checkpoints(workdir, keep=config.keep_checkpoints)
-  restored = ckpts.restore(
+
+def _restore_or_init(run: Run, init: Callable, init_key: jax.Array, abstract_state) -> None:
+  """Sets `run.state`: the workdir's newest checkpoint, else `init_from`'s weights on a fresh
+  state, else a fresh state; a restored run also continues its clock and skip count."""
+  replicated = parallel.replicated(run.mesh)
+  restored = run.ckpts.restore(
       jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated),
-                   abstract_state), variables)
-  skipped = 0  # updates dropped under nan_policy='skip', over every session of the run
+                   abstract_state), run.variables)
   if restored is not None:
-    state, meta = restored
-    clock.wall_before = meta['wall_time_s']
-    clock.train_time, clock.train_images = meta['train_time_s'], meta['train_images']
-    skipped = meta.get('skipped_steps', 0)
-    logging.info('Resumed from %s at step %d.', ckpts.directory, meta['step'])
-  else:
-    state = jax.jit(init, out_shardings=replicated)(init_key)
-    if config.init_from:
-      state = _init_from(state, config.init_from, replicated)
-  step = int(state.step)
-  if is_main:  # only now: a config the workdir's checkpoints reject does not replace the old one
-    _write_atomic(workdir_path / 'config.json', config.to_json_best_effort(indent=2))
+    run.state, meta = restored
+    run.clock.wall_before = meta['wall_time_s']
+    run.clock.train_time, run.clock.train_images = meta['train_time_s'], meta['train_images']
+    run.skipped = meta.get('skipped_steps', 0)
+    logging.info('Resumed from %s at step %d.', run.ckpts.directory, meta['step'])
+    return
+  run.state = jax.jit(init, out_shardings=replicated)(init_key)
+  if run.config.init_from:
+    run.state = _init_from(run.state, run.config.init_from, replicated)
 
-  results_path = workdir_path / 'results.json'
-  if step >= num_steps and results_path.exists():
-    try:
-      results = json.loads(results_path.read_text())
-    except ValueError:  # not valid JSON: written by a version without atomic writes
-      results = {}
-    if results.get('step') == step:
-      logging.info('Run already finished at step %d: %s', step, _summary(results))
-      ckpts.close()
-      return state
 
-  num_params = sum(x.size for x in jax.tree.leaves(state.params))
-  logging.info('Model %s: %s params, %s batch stats; %d steps (%d epochs of %d) on %d devices.',
-               config.model.name, f'{num_params:,}',
-               f'{sum(x.size for x in jax.tree.leaves(state.batch_stats)):,}', num_steps,
-               config.num_epochs, steps_per_epoch, mesh.devices.size)
+def _finished_results(run: Run) -> Optional[dict]:
+  """The results of a run that already finished in this workdir, or None."""
+  results_path = run.workdir / 'results.json'
+  if int(run.state.step) < run.num_steps or not results_path.exists():
+    return None
+  try:
+    results = json.loads(results_path.read_text())
+  except ValueError:  # not valid JSON: written by a version without atomic writes
+    return None
+  return results if results.get('step') == int(run.state.step) else None
 
-  host_fed = config.data_feed == 'host' or (config.data_feed == 'auto'
-                                            and jax.process_count() > 1)
-  if host_fed:
-    feed = feed_lib.HostFeed(train, data_key, batch_size=config.batch_size,
-                     steps_per_epoch=steps_per_epoch, mesh=mesh)
-  else:
-    feed = None
-    train_images = parallel.put_replicated(train.images, mesh)
-    train_labels = parallel.put_replicated(train.labels, mesh)
-  eval_images, eval_labels = (parallel.put_replicated(a, mesh)
-                              for a in _pad_to_batches(eval_split, config.eval_batch_size))
-  chunk = min(config.steps_per_dispatch, steps_per_epoch)
-  train_fns = {n: make_train_fn(model, tx, augment, mix, train_key=train_key,
-                                batch_size=config.batch_size, steps_per_epoch=steps_per_epoch,
-                                mesh=mesh, num_steps=n, nan_policy=config.nan_policy,
-                                host_fed=host_fed) for n in {1, chunk}}
-  eval_fn = make_eval_fn(model, augment_lib.make_eval_transform(mean, std),
-                         batch_size=config.eval_batch_size, mesh=mesh)
-  perms_fn = feed_lib.make_epoch_pair_fn(data_key, len(train.labels), replicated)
 
-  writer = _create_writer(workdir, is_main)
-  from clu import periodic_actions  # pylint: disable=g-import-not-at-top  # imports TensorFlow
-  report = periodic_actions.ReportProgress(num_train_steps=num_steps, writer=writer,
-                                           every_secs=config.progress_every_secs)
-  eval_every = config.eval_every_epochs * steps_per_epoch
+# --- The step functions of a run, and the device arrays they read.
 
-  def next_stop(step: int) -> int:
-    stops = [num_steps]
-    for every in (config.log_every_steps, eval_every, config.checkpoint_every_steps):
+@dataclasses.dataclass
+class Steps:
+  """Jitted train and eval functions with their data on the device.
+
+  `train(state, step, n)` runs steps `step .. step + n - 1` (n is 1 or `chunk`), feeding them
+  from the device copy of the train split (or `HostFeed`); `evaluate(state)` returns the eval
+  split's `EvalMetrics`, computed.
+  """
+  run: Run
+  chunk: int
+  train_fns: dict[int, Callable]
+  eval_fn: Callable
+  eval_arrays: tuple[jax.Array, jax.Array]
+  feed: Optional[feed_lib.HostFeed] = None
+  train_arrays: Optional[tuple[jax.Array, jax.Array]] = None
+  perms_fn: Optional[Callable] = None
+  _perms: Any = None
+  _perms_epoch: Optional[int] = None
+
+  @classmethod
+  def build(cls, run: Run) -> 'Steps':
+    config, mesh = run.config, run.mesh
+    host_fed = config.data_feed == 'host' or (config.data_feed == 'auto'
+                                              and jax.process_count() > 1)
+    chunk = min(config.steps_per_dispatch, run.steps_per_epoch)
+    train_fns = {n: make_train_fn(run.model, run.tx, run.augment, run.mix,
+                                  train_key=run.train_key, batch_size=config.batch_size,
+                                  steps_per_epoch=run.steps_per_epoch, mesh=mesh, num_steps=n,
+                                  nan_policy=config.nan_policy, host_fed=host_fed)
+                 for n in {1, chunk}}
+    eval_fn = make_eval_fn(run.model, run.eval_transform, batch_size=config.eval_batch_size,
+                           mesh=mesh)
+    eval_arrays = tuple(parallel.put_replicated(a, mesh)
+                        for a in _pad_to_batches(run.eval_split, config.eval_batch_size))
+    steps = cls(run=run, chunk=chunk, train_fns=train_fns, eval_fn=eval_fn,
+                eval_arrays=eval_arrays)
+    if host_fed:
+      steps.feed = feed_lib.HostFeed(run.train, run.data_key, batch_size=config.batch_size,
+                                     steps_per_epoch=run.steps_per_epoch, mesh=mesh)
+    else:
+      steps.train_arrays = (parallel.put_replicated(run.train.images, mesh),
+                            parallel.put_replicated(run.train.labels, mesh))
+      steps.perms_fn = feed_lib.make_epoch_pair_fn(run.data_key, len(run.train.labels),
+                                                   parallel.replicated(mesh))
+    return steps
+
+  @property
+  def data_feed(self) -> str:
+    return 'host' if self.feed is not None else 'device'
+
+  def train(self, state: TrainState, step: int, n: int) -> tuple[TrainState, TrainMetrics]:
+    if self.feed is not None:
+      return self.train_fns[n](state, *self.feed(step, n))
+    epoch0 = step // self.run.steps_per_epoch
+    if self._perms_epoch != epoch0:
+      self._perms, self._perms_epoch = self.perms_fn(epoch0), epoch0
+    return self.train_fns[n](state, *self.train_arrays, self._perms, epoch0)
+
+  def evaluate(self, state: TrainState) -> dict:
+    images, labels = self.eval_arrays
+    batches = [self.eval_fn(state, images, labels, i)
+               for i in range(labels.shape[0] // self.run.config.eval_batch_size)]
+    return functools.reduce(lambda a, b: a.merge(b), jax.device_get(batches)).compute()
+
+
+# --- The loop: dispatch steps up to the next sync point; there log, check, evaluate, save.
+
+@dataclasses.dataclass
+class Loop:
+  """The loop's bookkeeping between sync points, and what it reports at the end."""
+  run: Run
+  steps: Steps
+  writer: Any
+  report: Any
+  pending: list = dataclasses.field(default_factory=list)  # TrainMetrics since the last log
+  pending_steps: int = 0
+  unchecked: list = dataclasses.field(default_factory=list)  # NonFinite since the last sync
+  eval_scalars: Optional[dict] = None
+  train_loss: Optional[float] = None
+
+  def next_stop(self, step: int) -> int:
+    """The next step at which to sync: a log, eval or checkpoint point, or the end."""
+    config = self.run.config
+    stops = [self.run.num_steps]
+    for every in (config.log_every_steps, self.eval_every, config.checkpoint_every_steps):
       if every:
         stops.append((step // every + 1) * every)
     return min(stops)
 
-  def meta(step: int) -> dict:
-    return {'step': step, 'model_name': config.model.name,
-            'variables': checkpoint.shape_signature(variables),
-            'wall_time_s': clock.wall_time, 'train_time_s': clock.train_time,
-            'train_images': clock.train_images, 'skipped_steps': skipped}
+  @property
+  def eval_every(self) -> int:
+    return self.run.config.eval_every_epochs * self.run.steps_per_epoch
 
-  def check_finite(unchecked: list) -> int:
-    """Steps of `unchecked` dispatches whose update was dropped; raises under 'stop'."""
+  def dispatch_until(self, stop: int, signals: signals_lib.StopSignals) -> int:
+    """Dispatches steps up to `stop` (sooner on a stop request); returns the step reached."""
+    run = self.run
+    step = int(run.state.step)
+    while step < stop and not signals.requested():
+      n = self.steps.chunk if stop - step >= self.steps.chunk else 1
+      run.state, chunk_metrics = self.steps.train(run.state, step, n)
+      self.pending.append(chunk_metrics)
+      self.unchecked.append(chunk_metrics.nonfinite)
+      self.pending_steps += n
+      step += n
+    return step
+
+  def check_finite(self) -> None:
+    """Counts the dropped updates since the last sync; raises NonFiniteLoss under 'stop'."""
+    run, unchecked, self.unchecked = self.run, self.unchecked, []
     if not unchecked:
-      return 0
+      return
     bad = functools.reduce(lambda a, b: a.merge(b), jax.device_get(unchecked)).compute()
     first, count = int(bad['first']), int(bad['count'])
     if not count:
-      return 0
-    if config.nan_policy == 'stop':
-      ckpts.wait()  # a checkpoint still being written is from before `first`: keep it
-      last = ckpts.latest_step()
-      kept = (f'the last good checkpoint is step {last} in {ckpts.directory}' if last is not None
-              else 'no checkpoint was written before it')
+      return
+    if run.config.nan_policy == 'stop':
+      run.ckpts.wait()  # a checkpoint still being written is from before `first`: keep it
+      last = run.ckpts.latest_step()
+      kept = (f'the last good checkpoint is step {last} in {run.ckpts.directory}'
+              if last is not None else 'no checkpoint was written before it')
       raise NonFiniteLoss(
           f"nan_policy: the loss or a gradient is not finite at step {first}, so the run stopped "
           f"there; {kept}. Lower optim.lr, or rerun with --config.nan_policy=skip to drop such "
           'steps')
     logging.warning('nan_policy=skip: dropped the updates of %d steps whose loss or gradient is '
                     'not finite (the first at step %d).', count, first)
-    return count
+    run.skipped += count
 
-  def evaluate(step: int) -> dict:
-    with report.timed('eval'):
-      batches = [eval_fn(state, eval_images, eval_labels, i)
-                 for i in range(eval_labels.shape[0] // config.eval_batch_size)]
-      computed = functools.reduce(lambda a, b: a.merge(b), jax.device_get(batches)).compute()
-    clock.other_work_done()
-    scalars = {f'eval_{k}': float(v) for k, v in computed.items()}
-    writer.write_scalars(step, {**scalars, 'epoch': step / steps_per_epoch})
-    return scalars
+  def log_train(self, step: int) -> None:
+    merged = functools.reduce(lambda a, b: a.merge(b), jax.device_get(self.pending)).compute()
+    self.run.clock.synced(self.pending_steps * self.run.config.batch_size)
+    self.pending, self.pending_steps = [], 0
+    self.train_loss = float(merged['loss'])
+    self.writer.write_scalars(step, {'train_loss': self.train_loss,
+                                     'train_accuracy': float(merged['accuracy']),
+                                     'learning_rate': float(self.run.schedule(step - 1))})
 
-  pending, pending_steps, perms, perms_epoch = [], 0, None, None
-  unchecked = []  # the NonFinite record of each dispatch since the last stop
-  eval_scalars, train_loss = None, None
-  clock.last_sync = time.time()
-  while step < num_steps:
-    stop = next_stop(step)
-    while step < stop and not signals.requested():
-      n = chunk if stop - step >= chunk else 1
-      if feed is not None:
-        state, chunk_metrics = train_fns[n](state, *feed(step, n))
-      else:
-        epoch0 = step // steps_per_epoch
-        if perms_epoch != epoch0:
-          perms, perms_epoch = perms_fn(epoch0), epoch0
-        state, chunk_metrics = train_fns[n](state, train_images, train_labels, perms, epoch0)
-      pending.append(chunk_metrics)
-      unchecked.append(chunk_metrics.nonfinite)
-      pending_steps += n
-      step += n
-    stopping = signals.requested(collective=True) and step < num_steps
-    report(step)
-    skipped += check_finite(unchecked)  # before anything is saved
-    unchecked = []
-    if stopping:
-      if step > (ckpts.latest_step() or 0):  # nothing to save before the first step
-        ckpts.save(step, state, meta(step))
-      ckpts.close()
-      writer.flush()
-      logging.warning('Stopped by %s at step %d of %d, checkpoint in %s; run the same command '
-                      'again to resume.', signals.received or 'a signal to another process',
-                      step, num_steps, ckpts.directory)
-      return state
-    if step % config.log_every_steps == 0 or step == num_steps:
-      merged = functools.reduce(lambda a, b: a.merge(b), jax.device_get(pending)).compute()
-      clock.synced(pending_steps * config.batch_size)
-      pending, pending_steps = [], 0
-      train_loss = float(merged['loss'])
-      writer.write_scalars(step, {'train_loss': train_loss,
-                                  'train_accuracy': float(merged['accuracy']),
-                                  'learning_rate': float(schedule(step - 1))})
-    if (eval_every and step % eval_every == 0) or step == num_steps:
-      eval_scalars = evaluate(step)
-    if step % config.checkpoint_every_steps == 0 or step == num_steps:
-      with report.timed('checkpoint'):
-        ckpts.save(step, state, meta(step))
-      clock.other_work_done()
+  def evaluate(self, step: int) -> dict:
+    with self.report.timed('eval'):
+      computed = self.steps.evaluate(self.run.state)
+    self.run.clock.other_work_done()
+    self.eval_scalars = {f'eval_{k}': float(v) for k, v in computed.items()}
+    self.writer.write_scalars(step, {**self.eval_scalars,
+                                     'epoch': step / self.run.steps_per_epoch})
+    return self.eval_scalars
 
+  def save(self, step: int) -> None:
+    run = self.run
+    with self.report.timed('checkpoint'):
+      run.ckpts.save(step, run.state, run.meta(step))
+    run.clock.other_work_done()
+
+  def stop_early(self, step: int, signals: signals_lib.StopSignals) -> None:
+    """Saves the step a stop request ended the loop at (if it is new) and says how to resume."""
+    run = self.run
+    if step > (run.ckpts.latest_step() or 0):  # nothing to save before the first step
+      run.ckpts.save(step, run.state, run.meta(step))
+    run.ckpts.close()
+    self.writer.flush()
+    logging.warning('Stopped by %s at step %d of %d, checkpoint in %s; run the same command '
+                    'again to resume.', signals.received or 'a signal to another process',
+                    step, run.num_steps, run.ckpts.directory)
+
+  def run_to_end(self, signals: signals_lib.StopSignals) -> bool:
+    """Trains to `num_steps`; returns False if a stop request ended it early (saved)."""
+    run, config = self.run, self.run.config
+    step = int(run.state.step)
+    run.clock.last_sync = time.time()
+    while step < run.num_steps:
+      step = self.dispatch_until(self.next_stop(step), signals)
+      stopping = signals.requested(collective=True) and step < run.num_steps
+      self.report(step)
+      self.check_finite()  # before anything is saved
+      if stopping:
+        self.stop_early(step, signals)
+        return False
+      if step % config.log_every_steps == 0 or step == run.num_steps:
+        self.log_train(step)
+      if (self.eval_every and step % self.eval_every == 0) or step == run.num_steps:
+        self.evaluate(step)
+      if step % config.checkpoint_every_steps == 0 or step == run.num_steps:
+        self.save(step)
+    return True
+
+
+def start_loop(run: Run) -> Loop:
+  """Logs the run's size, puts its data on the device and opens the writer and progress."""
+  config = run.config
+  logging.info('Model %s: %s params, %s batch stats; %d steps (%d epochs of %d) on %d devices.',
+               config.model.name, f'{run.num_params:,}',
+               f'{sum(x.size for x in jax.tree.leaves(run.state.batch_stats)):,}',
+               run.num_steps, config.num_epochs, run.steps_per_epoch, run.mesh.devices.size)
+  steps = Steps.build(run)
+  writer = _create_writer(str(run.workdir), run.is_main)
+  from clu import periodic_actions  # pylint: disable=g-import-not-at-top  # imports TensorFlow
+  report = periodic_actions.ReportProgress(num_train_steps=run.num_steps, writer=writer,
+                                           every_secs=config.progress_every_secs)
+  return Loop(run=run, steps=steps, writer=writer, report=report)
+
+
+# --- The end: results.json.
+
+def finish(loop: Loop) -> dict:
+  """Closes the checkpoints and the writer and writes `workdir/results.json`; returns it."""
+  run, config = loop.run, loop.run.config
+  step = int(run.state.step)
+  eval_scalars = loop.eval_scalars
   if eval_scalars is None:  # resumed at the end of a run that stopped before its results
-    eval_scalars = evaluate(step)
-  ckpts.close()
-  writer.flush()
+    eval_scalars = loop.evaluate(step)
+  run.ckpts.close()
+  loop.writer.flush()
   results = {
       'test_accuracy': eval_scalars['eval_accuracy'], 'test_loss': eval_scalars['eval_loss'],
-      'step': step, 'epoch': step // steps_per_epoch, 'params': num_params,
-      'wall_time_s': clock.wall_time, 'train_images_per_sec': clock.images_per_sec,
+      'step': step, 'epoch': step // run.steps_per_epoch, 'params': run.num_params,
+      'wall_time_s': run.clock.wall_time, 'train_images_per_sec': run.clock.images_per_sec,
       'model': config.model.name, 'dataset': config.dataset.name,
       'train_split': config.dataset.train_split, 'eval_split': config.dataset.eval_split,
-      'eval_size': len(eval_split.labels), 'batch_size': config.batch_size,
-      'device': jax.devices()[0].device_kind, 'num_devices': mesh.devices.size,
+      'eval_size': len(run.eval_split.labels), 'batch_size': config.batch_size,
+      'device': jax.devices()[0].device_kind, 'num_devices': run.mesh.devices.size,
       'dtype': config.model.dtype, 'jax_version': jax.__version__,
-      'train_loss': train_loss, 'nan_policy': config.nan_policy, 'skipped_steps': skipped,
-      'num_processes': jax.process_count(), 'data_feed': 'host' if host_fed else 'device',
+      'train_loss': loop.train_loss, 'nan_policy': config.nan_policy,
+      'skipped_steps': run.skipped, 'num_processes': jax.process_count(),
+      'data_feed': loop.steps.data_feed,
   }
-  if is_main:
-    _write_atomic(results_path, json.dumps(results, indent=2) + '\n')
+  if run.is_main:
+    _write_atomic(run.workdir / 'results.json', json.dumps(results, indent=2) + '\n')
   logging.info('Finished: %s', _summary(results))
-  return state
+  return results
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
+  """Trains `config` in `workdir`, resuming from its newest checkpoint; returns the final state.
+
+  setup -> loop -> finish. Writes `workdir/results.json` at the end; a finished run only
+  re-reports its results. On SIGTERM or SIGINT it saves a checkpoint at the current step and
+  returns that state early (rerunning resumes); a non-finite step under `nan_policy='stop'`
+  raises `NonFiniteLoss`.
+  """
+  with signals_lib.StopSignals() as signals:
+    run = setup(config, workdir)
+    finished = _finished_results(run)
+    if finished is not None:
+      logging.info('Run already finished at step %d: %s', finished['step'], _summary(finished))
+      run.ckpts.close()
+      return run.state
+    loop = start_loop(run)
+    if loop.run_to_end(signals):
+      finish(loop)
+    return run.state
 
 
 def _summary(results: dict) -> str:
