@@ -1,6 +1,7 @@
 r"""First-step compile time of the train step: what a user waits for before training starts.
 
     python benchmarks/compile_time.py                          # every seed-A model
+    python benchmarks/compile_time.py --planned                # the planned families' rows
     python benchmarks/compile_time.py --config configs/resnet50b.py [--config ...]
     python benchmarks/compile_time.py --models resnet50b,densenet100k12 --batch-size 128
 
@@ -23,6 +24,10 @@ import ml_collections  # pylint: disable=g-import-not-at-top
 
 from benchmarks import common  # pylint: disable=g-import-not-at-top
 from jaxcls import report  # pylint: disable=g-import-not-at-top
+
+
+# The planned families' configs (SPEC section 11), at their smallest and largest graphs.
+PLANNED = ('configs/pyramidnet.py', 'configs/pyramidnet.py:272_a200,shakedrop')
 
 
 def seed_a_models() -> list[str]:
@@ -60,6 +65,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
                       help='config file[:variants]; repeat for several (default: --models)')
   parser.add_argument('--models', help='comma-separated model names, each with its config file '
                       'or seed A\'s recipe (default: every seed-A model)')
+  parser.add_argument('--planned', action='store_true',
+                      help='also the planned families\' configs (PLANNED)')
   parser.add_argument('--batch-size', type=int, help='global batch (default: each config\'s)')
   parser.add_argument('--dtype', choices=('float32', 'bfloat16', 'float16'))
   parser.add_argument('--record', metavar='NAME',
@@ -68,7 +75,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
   parser.add_argument('--record-dir', default=os.path.join(report.REPO, report.RUNS_DIR),
                       help='where --record writes (default: docs/runs of this checkout)')
   args, overrides = common.parse(parser, argv)
-  targets = list(args.config)
+  targets = list(args.config) + (list(PLANNED) if args.planned else [])
   if args.models or not targets:
     names = args.models.split(',') if args.models else seed_a_models()
     targets += [model_target(n.strip()) for n in names if n.strip()]

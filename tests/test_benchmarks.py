@@ -85,6 +85,8 @@ def test_compile_time_defaults_to_the_seed_a_models():
   assert compile_time.model_target('no_such_model') == 'seed_a:no_such_model'
   config = common.target_config('seed_a:resnet101b')
   assert config.model.name == 'resnet101b' and config.batch_size == 1024
+  assert [common.target_config(t).model.name for t in compile_time.PLANNED] == [
+      'pyramidnet110_a48', 'pyramidnet272_a200_bn']
 
 
 @pytest.mark.parametrize('kind,dtype,peak', [
