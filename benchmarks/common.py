@@ -26,7 +26,8 @@ import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 import ml_collections  # pylint: disable=g-import-not-at-top
 import numpy as np  # pylint: disable=g-import-not-at-top
 
-from jaxcls import models, optim, parallel, report, train  # pylint: disable=g-import-not-at-top
+from jaxcls import config_checks, models, optim, parallel, report  # pylint: disable=g-import-not-at-top
+from jaxcls import train  # pylint: disable=g-import-not-at-top
 from jaxcls.data import augment as augment_lib  # pylint: disable=g-import-not-at-top
 from jaxcls.data import feed  # pylint: disable=g-import-not-at-top
 from jaxcls.errors import UserError  # pylint: disable=g-import-not-at-top
@@ -201,7 +202,7 @@ def _init_state(step: Step, key: jax.Array) -> train.TrainState:
 def build_step(config: ml_collections.ConfigDict, *, steps_per_epoch: int = 8,
                num_steps: int = 1) -> Step:
   """`make_train_fn` for `config` on `steps_per_epoch` synthetic batches of its batch size."""
-  train.check_config(config)
+  config_checks.check_config(config)
   mesh = parallel.make_mesh()
   parallel.check_batch_size('batch_size', config.batch_size, mesh.devices.size)
   image_shape, num_classes = report.input_spec(config)

@@ -1,9 +1,9 @@
 r"""First-step compile time of the train step: what a user waits for before training starts.
 
     python benchmarks/compile_time.py                          # every seed-A model
-    python benchmarks/compile_time.py --planned                # the planned families' rows
     python benchmarks/compile_time.py --config configs/resnet50b.py [--config ...]
     python benchmarks/compile_time.py --models resnet50b,densenet100k12 --batch-size 128
+    python benchmarks/compile_time.py --families resnest,tresnet,ibn   # every model they register
 
 Prints one JSON line: per config, `lower_s` (trace the step and lower it to StableHLO) and
 `compile_s` (XLA compile), with their CPU seconds, for the train step
@@ -24,10 +24,9 @@ import ml_collections  # pylint: disable=g-import-not-at-top
 
 from benchmarks import common  # pylint: disable=g-import-not-at-top
 from jaxcls import report  # pylint: disable=g-import-not-at-top
-
-
-# The planned families' configs (SPEC section 11), at their smallest and largest graphs.
-PLANNED = ('configs/pyramidnet.py', 'configs/pyramidnet.py:272_a200,shakedrop')
+from jaxcls.errors import UserError  # pylint: disable=g-import-not-at-top
+from jaxcls.models import list_models  # pylint: disable=g-import-not-at-top
+from jaxcls.models.registry import model_family  # pylint: disable=g-import-not-at-top
 
 
 def seed_a_models() -> list[str]:
@@ -38,6 +37,16 @@ def seed_a_models() -> list[str]:
     if name not in names:
       names.append(name)
   return names
+
+
+def family_models(families: str) -> list[str]:
+  """Every registered model of the comma-separated family modules ('resnest,ibn'), sorted."""
+  wanted = {f.strip() for f in families.split(',') if f.strip()}
+  known = {model_family(n) for n in list_models()}
+  if wanted - known:
+    raise UserError(f"--families: unknown {', '.join(sorted(wanted - known))}; choose from: "
+                    f"{', '.join(sorted(known))}")
+  return [n for n in list_models() if model_family(n) in wanted]
 
 
 def model_target(name: str) -> str:
@@ -65,8 +74,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
                       help='config file[:variants]; repeat for several (default: --models)')
   parser.add_argument('--models', help='comma-separated model names, each with its config file '
                       'or seed A\'s recipe (default: every seed-A model)')
-  parser.add_argument('--planned', action='store_true',
-                      help='also the planned families\' configs (PLANNED)')
+  parser.add_argument('--families', help='comma-separated family modules of jaxcls/models '
+                      '(resnest,tresnet,ibn): every model they register, as --models does')
   parser.add_argument('--batch-size', type=int, help='global batch (default: each config\'s)')
   parser.add_argument('--dtype', choices=('float32', 'bfloat16', 'float16'))
   parser.add_argument('--record', metavar='NAME',
@@ -75,7 +84,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
   parser.add_argument('--record-dir', default=os.path.join(report.REPO, report.RUNS_DIR),
                       help='where --record writes (default: docs/runs of this checkout)')
   args, overrides = common.parse(parser, argv)
-  targets = list(args.config) + (list(PLANNED) if args.planned else [])
+  targets = list(args.config)
+  if args.families:
+    targets += [model_target(n) for n in family_models(args.families)]
   if args.models or not targets:
     names = args.models.split(',') if args.models else seed_a_models()
     targets += [model_target(n.strip()) for n in names if n.strip()]

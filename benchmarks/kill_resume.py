@@ -34,6 +34,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks import common  # pylint: disable=g-import-not-at-top
+from benchmarks import processes  # pylint: disable=g-import-not-at-top
 
 # 8 steps per epoch, 4 epochs; checkpoints every 4 steps (keep 3), evaluation every epoch.
 TINY = ('--config.dataset.train_split=train[:256]', '--config.dataset.eval_split=test[:120]',
@@ -60,8 +61,8 @@ def environment(cache_dir: str) -> dict[str, str]:
 def run_to_end(workdir: str, env: dict, log: pathlib.Path, timeout: float = 600,
                command: Callable[[str], list[str]] = command) -> None:
   with open(log, 'w') as out:
-    returncode = subprocess.run(command(workdir), stdout=out, stderr=subprocess.STDOUT, env=env,
-                                cwd=REPO, timeout=timeout, check=False).returncode
+    returncode = processes.run(command(workdir), stdout=out, stderr=subprocess.STDOUT, env=env,
+                               cwd=REPO, timeout=timeout).returncode
   if returncode:
     raise RuntimeError(f'{" ".join(command(workdir))} exited {returncode}; see {log}')
 
@@ -103,9 +104,9 @@ def trial(index: int, root: str, env: dict, reference: list[Any], seed: int,
   after = rng.choice([f'[{step}] {FIRST_LOG}' for step in range(2, steps + 1, 2)]
                      + ['] Finished: '])
   delay = rng.uniform(0, 0.3)
-  with open(log, 'w') as out:
-    process = subprocess.Popen(command(workdir), stdout=out, stderr=subprocess.STDOUT, env=env,
-                               cwd=REPO)
+  with open(log, 'w') as out, processes.spawned(command(workdir), stdout=out,
+                                                stderr=subprocess.STDOUT, env=env,
+                                                cwd=REPO) as process:
     wait_for(after, process, log, 600)
     time.sleep(delay)
     if process.poll() is not None:

@@ -2,7 +2,10 @@
 
 Recipe files import this and override what their row needs; any field can be overridden on the
 command line (`--config.optim.lr=0.2`). Fields whose default is `placeholder(type)` are optional:
-`None` means "the model's (or the dataset's) own default".
+`None` means "the model's (or the dataset's) own default". Each comment gives the field's range;
+`jaxcls.config_checks` refuses a value outside it (NaN and infinities included) before any data
+is read, and the registry checks the model's own fields for every family. Paths may start with
+`~`.
 
     python main.py --config configs/default.py --workdir runs/default
 """
@@ -28,13 +31,14 @@ def parse_variants(arg: Optional[str], allowed: Sequence[str], config_file: str)
 def get_config():
   config = ml_collections.ConfigDict()
 
-  # --- Model: `name` picks from `jaxcls.models.list_models()`; every other non-None field is
-  # passed to `create_model(name, num_classes, **fields)`.
+  # --- Model: `name` picks from `jaxcls.models.list_models()` (`python -m jaxcls.models` lists
+  # them with their counts); every other non-None field is passed to
+  # `create_model(name, num_classes, **fields)`: sizes >= 1, rates in [0, 1).
   config.model = ml_collections.ConfigDict()
   config.model.name = 'resnet18'
   config.model.dtype = 'float32'  # compute dtype; parameters and BN statistics stay float32
   config.model.activation = config_dict.placeholder(str)  # relu | mish | swish
-  config.model.survival_prob = config_dict.placeholder(float)  # stochastic depth p_L
+  config.model.survival_prob = config_dict.placeholder(float)  # stochastic depth p_L, (0, 1]
   config.model.drop_path_mode = config_dict.placeholder(str)  # batch (seed A) | sample (timm)
 
   # --- Data: loaded once into uint8 NHWC arrays, cached decoded, kept on the device.
@@ -46,64 +50,67 @@ def get_config():
   config.dataset.train_split = 'train'  # TFDS split syntax for every source
   config.dataset.eval_split = 'test'
   config.dataset.cache_dir = config_dict.placeholder(str)  # default ~/.cache/jaxcls
-  # None: inferred from the source; set, any label outside [0, num_classes) is an error.
+  # None: inferred from the source; set (>= 1), any label outside [0, num_classes) is an error.
   config.dataset.num_classes = config_dict.placeholder(int)
 
   # --- Augmentation, on the device inside jit. Pixels are on the 0-255 scale until normalised.
   config.augment = ml_collections.ConfigDict()
-  config.augment.mean = config_dict.placeholder(tuple)  # per channel; None: from the train split
+  # Per channel, in [0, 255] (std > 0); None: from the train split.
+  config.augment.mean = config_dict.placeholder(tuple)
   config.augment.std = config_dict.placeholder(tuple)
-  config.augment.crop_padding = 4  # 0 disables pad-and-crop
+  config.augment.crop_padding = 4  # pixels >= 0; 0 disables pad-and-crop
   config.augment.pad_mode = 'zero'  # zero | reflect | symmetric
   config.augment.flip = True
-  config.augment.cutout_size = 0  # 0 disables Cutout
-  config.augment.cutout_prob = 1.0
+  config.augment.cutout_size = 0  # pixels >= 0; 0 disables Cutout
+  config.augment.cutout_prob = 1.0  # [0, 1]
   config.augment.cutout_inside = False  # True keeps the whole square inside the image
 
   # --- Mixing of samples and labels.
   config.mix = ml_collections.ConfigDict()
   config.mix.name = 'none'  # none | mixup | cutmix | patchup_hard | patchup_soft
-  config.mix.alpha = 1.0  # lambda ~ Beta(alpha, alpha), one per sample
-  config.mix.prob = 1.0  # probability that a sample is mixed
+  config.mix.alpha = 1.0  # > 0; lambda ~ Beta(alpha, alpha), one per sample
+  config.mix.prob = 1.0  # [0, 1]: probability that a sample is mixed
   config.mix.cutmix_box = 'center'  # center (the paper) | corner (seed A: corner uniform)
   # PatchUp (Faramarzi et al. 2020; jaxcls/models/patchup.py), for ResNetV2/ResNeXt/SE-Net, WRN,
   # PyramidNet and Shake-Shake: per batch, at one point drawn from 0 (the input, where it is
   # CutMix) .. patchup_blocks (the features entering that stage; 1: the stem's output), b x b
   # blocks of features are swapped with (hard) or mixed into (soft, lam ~ Beta(2, 2)) a
   # partner's; targets are reweighted by the changed fraction; patched steps weigh 2 in the loss.
-  config.mix.patchup_prob = config_dict.placeholder(float)  # per batch; None: hard 0.7, soft 1.0
-  # Fraction of features to change (DropBlock's gamma); None: hard 0.5, soft 0.75.
+  # [0, 1] per batch; None: hard 0.7, soft 1.0.
+  config.mix.patchup_prob = config_dict.placeholder(float)
+  # [0, 1]: the fraction of features to change (DropBlock's gamma); None: hard 0.5, soft 0.75.
   config.mix.patchup_gamma = config_dict.placeholder(float)
-  config.mix.patchup_block_size = 7  # b, odd, in features of the chosen map
-  config.mix.patchup_blocks = 2  # k: the candidate points are 0..k
-  config.label_smoothing = 0.0
+  config.mix.patchup_block_size = 7  # b >= 1, odd, in features of the chosen map
+  config.mix.patchup_blocks = 2  # k >= 0: the candidate points are 0..k
+  config.label_smoothing = 0.0  # [0, 1)
 
   # --- Optimisation: SGD with momentum; weight decay is coupled (added to the gradient).
+  # Counts (batch sizes, epochs, steps, checkpoints) are positive integers below 2**31.
   config.batch_size = 128  # global, over all devices
   config.eval_batch_size = 500
   config.num_epochs = 15
-  config.seed = 0
+  config.seed = 0  # [0, 2**32): JAX random keys keep 32 bits
   config.optim = ml_collections.ConfigDict()
-  config.optim.lr = 0.1
-  config.optim.momentum = 0.9
+  config.optim.lr = 0.1  # >= 0
+  config.optim.momentum = 0.9  # [0, 1); 0 turns momentum off
   config.optim.nesterov = True
-  # Gradient term weight_decay * w. Keras `l2(c)` in the loss equals weight_decay = 2c.
+  # Gradient term weight_decay * w (>= 0). Keras `l2(c)` in the loss equals weight_decay = 2c.
   config.optim.weight_decay = 5e-4
   config.optim.weight_decay_on = 'all'  # all (PyTorch) | conv_kernels (Keras seed A) | kernels
 
   config.schedule = ml_collections.ConfigDict()
   config.schedule.name = 'cosine'  # constant | step | htd | cosine
-  config.schedule.warmup_epochs = 0.0  # linear warm-up from 0, then the schedule
-  config.schedule.lr_min = 0.0  # cosine and htd floor
-  config.schedule.milestones = (60, 120, 160)  # step: 0-based epochs where lr *= factor
-  config.schedule.factor = 0.2
-  config.schedule.htd_lower = -6.0  # HTD L
+  config.schedule.warmup_epochs = 0.0  # >= 0, fewer than num_epochs: linear warm-up from 0
+  config.schedule.lr_min = 0.0  # cosine and htd floor, in [0, optim.lr]
+  config.schedule.milestones = (60, 120, 160)  # step: increasing 0-based epochs, lr *= factor
+  config.schedule.factor = 0.2  # > 0
+  config.schedule.htd_lower = -6.0  # HTD L < U
   config.schedule.htd_upper = 3.0  # HTD U
 
   # --- Loop cadence, checkpoints.
   config.log_every_steps = 50
-  config.progress_every_secs = 10.0  # console progress line with steps/s and ETA
-  config.eval_every_epochs = 1
+  config.progress_every_secs = 10.0  # > 0: console progress line with steps/s and ETA
+  config.eval_every_epochs = 1  # >= 0; 0: only at the end
   config.checkpoint_every_steps = 1000
   config.keep_checkpoints = 3
   config.steps_per_dispatch = 1  # train steps per device call, unrolled (train.make_train_fn)

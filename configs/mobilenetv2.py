@@ -18,22 +18,12 @@ Seed A's rows, CIFAR-10 top-1 (ours: not measured yet, a full row needs a GPU):
 """
 
 from configs import seed_a
-from jaxcls.errors import UserError
-
-_UPSAMPLE = {'96px': 3, '192px': 6}
-
-
-def _resolution(tag):
-  def apply(config):
-    config.model.upsample = _UPSAMPLE[tag]
-  return apply
 
 
 def get_config(arg=None):
-  resolutions = {v.strip() for v in (arg or '').split(',')} & set(_UPSAMPLE)
-  if len(resolutions) > 1:
-    raise UserError(f'--config configs/mobilenetv2.py:{arg}: choose one of 96px, 192px')
+  resolutions = seed_a.resolution_variants('configs/mobilenetv2.py', arg,
+                                           {'96px': 3, '192px': 6})
   config = seed_a.recipe('mobilenetv2', arg, model_fields={'upsample': 3}, exclude=('mish',),
-                         extra_variants={tag: _resolution(tag) for tag in _UPSAMPLE})
+                         extra_variants=resolutions)
   config.optim.weight_decay = 8e-5
   return config

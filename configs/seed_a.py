@@ -26,6 +26,7 @@ from typing import Any, Optional
 import ml_collections
 
 from configs import default
+from jaxcls.errors import UserError
 
 VARIANTS = ('sd', 'mish', 'htd', 'cosine', 'cutout16', 'mixup0.2', 'mixup1', 'cutmix')
 
@@ -88,3 +89,20 @@ def recipe(model_name: str, arg: Optional[str], *, sd_survival: Optional[float] 
     else:
       extra_variants[v](config)
   return config
+
+
+def resolution_variants(config_file: str, arg: Optional[str],
+                        upsample: Mapping[str, int]) -> dict[str, Callable[[Any], None]]:
+  """`extra_variants` for seed A's input resolutions: tag ('96px') -> sets `model.upsample` to
+  `upsample[tag]` (the nearest-neighbour factor from 32 px). `arg` may name at most one."""
+  chosen = {v.strip() for v in (arg or '').split(',')} & set(upsample)
+  if len(chosen) > 1:
+    raise UserError(f'--config {config_file}:{arg}: choose one of ' + ', '.join(upsample))
+
+  def setter(tag: str) -> Callable[[Any], None]:
+    def apply(config: Any) -> None:
+      config.model.upsample = upsample[tag]
+    return apply
+
+  return {tag: setter(tag) for tag in upsample}
+

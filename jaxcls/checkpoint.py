@@ -15,6 +15,7 @@ writing is a `UserError` naming the directory; the steps written before it stay.
 """
 
 import contextlib
+import sys
 from typing import Any, Iterator, Optional
 
 import jax
@@ -56,6 +57,8 @@ class Checkpoints:
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep, create=True, enable_async_checkpointing=asynchronous,
         cleanup_tmp_directories=True)  # what a killed save left behind
+    self._in_flight: Optional[int] = None  # the step whose asynchronous write may be running
+    self._closed = False
     with self._writing('open'):
       # Orbax would only find out at the first save that the path is not a directory.
       self.directory.mkdir(parents=True, exist_ok=True)
@@ -64,28 +67,20 @@ class Checkpoints:
 
   @contextlib.contextmanager
   def _writing(self, what: str) -> Iterator[None]:
-    """Any failure to write becomes one line naming the directory; Orbax raises many types."""
+    """Any failure to write becomes one line naming the directory; Orbax raises many types.
+
+    `save` finishes the write before it starts its own, so no earlier write is in flight when
+    this raises: the steps written before stay complete.
+    """
     try:
       yield
     except UserError:
       raise
     except Exception as e:  # pylint: disable=broad-except
-      self._finish_earlier_saves()
       raise UserError(
           f'checkpoints: cannot {what} in {self.directory} ({type(e).__name__}: {_brief(e)}); '
           'free disk space or make the directory writable, then rerun to resume from the last '
           'checkpoint') from e
-
-  def _finish_earlier_saves(self) -> None:
-    """Lets a save still in flight (of an earlier, good step) complete before the error ends
-    the run; a failure there too is only logged, the first error is the one to report."""
-    manager = getattr(self, 'manager', None)
-    if manager is None:
-      return
-    try:
-      manager.wait_until_finished()
-    except Exception as e:  # pylint: disable=broad-except
-      logging.warning('An earlier checkpoint write failed too: %s', _brief(e))
 
   def steps(self) -> list[int]:
     return sorted(self.manager.all_steps())
@@ -94,14 +89,23 @@ class Checkpoints:
     return self.manager.latest_step()
 
   def save(self, step: int, state: Any, meta: dict) -> None:
-    """Starts writing `step` (asynchronously: `wait` or `close` to finish)."""
+    """Starts writing `step` (asynchronously: `wait` or `close` to finish).
+
+    The write of the step before is finished first, so a failure is reported with the step
+    whose write failed.
+    """
+    self.wait()
     with self._writing(f'save step {step}'):
+      self._in_flight = step
       self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                       meta=ocp.args.JsonSave(meta)), force=True)
 
   def wait(self) -> None:
-    with self._writing('finish writing'):
+    """Finishes the write in flight; raises UserError naming its step if it failed."""
+    what = 'finish writing' if self._in_flight is None else f'save step {self._in_flight}'
+    with self._writing(what):
       self.manager.wait_until_finished()
+    self._in_flight = None
 
   def restore_meta(self, step: int) -> dict:
     return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))['meta']
@@ -165,8 +169,26 @@ class Checkpoints:
     self.manager.reload()
 
   def close(self) -> None:
-    self.wait()
-    self.manager.close()
+    """Finishes the write in flight (raising UserError if it failed) and stops Orbax's
+    threads."""
+    if self._closed:
+      return
+    try:
+      self.wait()
+    finally:
+      self.shutdown()
+
+  def shutdown(self) -> None:
+    """Stops Orbax's threads without raising, for the way out of an error: a process whose
+    run failed must still exit. A no-op once closed."""
+    if self._closed:
+      return
+    self._closed = True
+    for step in (self.manager.wait_until_finished, self.manager.close):
+      try:
+        step()
+      except Exception as e:  # pylint: disable=broad-except  # the first error is reported
+        logging.warning('While closing the checkpoints of %s: %s', self.directory, _brief(e))
 
 
 def load_variables(workdir: str) -> dict:
@@ -190,3 +212,34 @@ def load_variables(workdir: str) -> dict:
     state = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
   state = state['state']
   return {'params': state['params'], 'batch_stats': state.get('batch_stats', {})}
+
+
+_quieted = False
+
+
+def quiet_orbax() -> None:
+  """Keeps Orbax's and TensorStore's own error output off the console (`main.py` without
+  `--debug`): every failure they report reaches the user as one `UserError` line from this
+  module instead.
+
+  Drops log records from Orbax's modules and from asyncio (which only Orbax uses here: "Task
+  exception was never retrieved" for the reads a failed restore abandoned), and the "Event loop
+  is closed" errors that TensorStore's threads raise into Python when a failed restore has
+  already closed its event loop (dozens per unreadable checkpoint; harmless). Installing it
+  twice is a no-op.
+  """
+  global _quieted  # pylint: disable=global-statement
+  if _quieted:
+    return
+  _quieted = True
+  logging.get_absl_handler().python_handler.addFilter(
+      lambda record: '/orbax/' not in record.pathname and record.name != 'asyncio')
+  previous = sys.unraisablehook
+
+  def hook(unraisable) -> None:
+    error = unraisable.exc_value
+    if isinstance(error, RuntimeError) and str(error) == 'Event loop is closed':
+      return
+    previous(unraisable)
+
+  sys.unraisablehook = hook

@@ -10,6 +10,8 @@ rows of a global array that its own devices hold (`process_rows`, `put_process_l
 """
 
 import os
+import subprocess
+import sys
 from typing import Optional
 
 import jax
@@ -55,6 +57,47 @@ def initialize_distributed(coordinator_address: Optional[str] = None,
         f'run ({" ".join(str(e).split())}); give all three flags (or run under srun / mpirun), '
         'with the same address on every process and ids 0..num_processes-1') from e
   return True
+
+
+_PROBE = ('import jax; d = jax.devices(); '
+          'print(f"{d[0].platform} ({len(d)} device{\'s\' if len(d) > 1 else \'\'})")')
+
+
+def _available_devices() -> str:
+  """What JAX starts here when left to choose, asked of a fresh process: this one's backends
+  cannot be started again after a failure."""
+  env = {k: v for k, v in os.environ.items() if k != 'JAX_PLATFORMS'}
+  try:
+    probe = subprocess.run([sys.executable, '-c', _PROBE], env=env, capture_output=True,
+                           text=True, timeout=120, check=False)
+  except (OSError, subprocess.TimeoutExpired):
+    return 'unknown'
+  return probe.stdout.strip() if probe.returncode == 0 and probe.stdout.strip() else 'none'
+
+
+def requested_platforms() -> str:
+  """`JAX_PLATFORMS` (or `jax.config.update('jax_platforms', ...)`); '' when JAX chooses."""
+  return jax.config.jax_platforms or ''
+
+
+def check_devices() -> None:
+  """Starts JAX's devices, so that a platform that cannot start (`JAX_PLATFORMS=cuda` on a
+  machine without a GPU) is one line naming it and what the machine has, not a traceback from
+  inside the first trace. Call it after `initialize_distributed`, before anything else uses JAX.
+
+  Raises:
+    UserError: the requested platform did not start.
+  """
+  try:
+    jax.devices()
+  except Exception as e:  # pylint: disable=broad-except  # RuntimeError, or a bare assert
+    requested = requested_platforms()
+    reason = ' '.join(str(e).split('(set JAX_PLATFORMS')[0].split()) or (
+        f'no {requested} device was found')
+    raise UserError(f'JAX_PLATFORMS={requested}: JAX cannot start {requested!r} on this machine '
+                    f'({reason}); what starts here: {_available_devices()}; unset '
+                    'JAX_PLATFORMS to use it (or install the jax plugin for your '
+                    'accelerator)') from e
 
 
 def make_mesh(devices=None) -> Mesh:

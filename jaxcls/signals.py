@@ -18,14 +18,20 @@ from jax.experimental import multihost_utils
 class StopSignals:
   """SIGTERM and SIGINT ask the loop to stop at the next dispatch boundary, with a checkpoint.
 
-  The handler only records the signal and puts the previous handler back, so a second signal
-  aborts at once (SIGINT: KeyboardInterrupt; SIGTERM: the default, which ends the process).
+  The handler only records the signal; a second one aborts without a checkpoint. With
+  `second_kills` (what `main.py` uses) the first signal sets the kernel's default action, so the
+  second ends the process at once, whatever Python is doing: a KeyboardInterrupt raised by a
+  Python handler can be swallowed (in a garbage-collection callback, in a library's thread) or
+  wait for a long C call to return. Without it the previous handler comes back (SIGINT:
+  KeyboardInterrupt, as an interactive session expects). A run aborted either way resumes from
+  its last complete checkpoint: Orbax never lists a half-written one.
   Handlers can be installed from the main thread only; elsewhere signals keep their behaviour.
   """
   SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-  def __init__(self):
+  def __init__(self, second_kills: bool = False):
     self.received: Optional[str] = None
+    self.second_kills = second_kills
     self._previous: dict[int, Any] = {}
     self._single_process: Optional[bool] = None
 
@@ -44,9 +50,9 @@ class StopSignals:
     del frame
     self.received = signal.Signals(signum).name
     previous = self._previous.get(signum)
-    signal.signal(signum, signal.SIG_DFL if previous is None else previous)
+    signal.signal(signum, signal.SIG_DFL if previous is None or self.second_kills else previous)
     logging.warning('%s: stopping at the next step boundary with a checkpoint (send it again to '
-                    'abort without one).', self.received)
+                    'abort at once without one).', self.received)
 
   def requested(self, collective: bool = False) -> bool:
     """Whether to stop now. One process: whether a signal came. Several: only at `collective`

@@ -24,6 +24,7 @@ naming the step and the state after it is never checkpointed (every checkpoint i
 after the steps before it were checked); under `'skip'` the step's update is dropped.
 """
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -44,16 +45,17 @@ from jax import lax
 
 from jaxcls import checkpoint, data, models, optim, parallel
 from jaxcls import signals as signals_lib
+from jaxcls import workdir as workdir_lib
+from jaxcls.config_checks import check_config
 from jaxcls.data import augment as augment_lib
 from jaxcls.data import feed as feed_lib
 from jaxcls.errors import UserError
 from jaxcls.models import patchup
+from jaxcls.report import labels
 
 # Named random streams, one key each per step. Models draw theirs with `self.make_rng(name)`.
 STREAMS = ('augment', 'mix', 'drop_path', 'shake', 'dropout', 'shakedrop')
 MODEL_STREAMS = ('drop_path', 'shake', 'dropout', 'shakedrop')
-NAN_POLICIES = ('stop', 'skip')
-DATA_FEEDS = ('auto', 'device', 'host')
 _NO_STEP = np.iinfo(np.int32).max  # `NonFinite.first` when every step was finite
 
 
@@ -240,37 +242,6 @@ def _model_overrides(config: ml_collections.ConfigDict) -> dict:
   return {k: v for k, v in config.model.items() if k != 'name' and v is not None}
 
 
-def check_config(config: ml_collections.ConfigDict) -> None:
-  """Fails fast on a bad field, before any data is read or compiled.
-
-  Each part is built once with stand-in sizes: the builders own their fields' checks.
-  """
-  for field in ('batch_size', 'eval_batch_size', 'num_epochs', 'log_every_steps',
-                'checkpoint_every_steps', 'keep_checkpoints', 'steps_per_dispatch'):
-    if config[field] < 1:
-      raise UserError(f'{field}: must be a positive integer, got {config[field]}')
-  if config.eval_every_epochs < 0:
-    raise UserError(f'eval_every_epochs: must be >= 0 (0: only at the end), got '
-                    f'{config.eval_every_epochs}')
-  for field, value in (('optim.lr', config.optim.lr),
-                       ('optim.weight_decay', config.optim.weight_decay),
-                       ('schedule.warmup_epochs', config.schedule.warmup_epochs)):
-    if not 0 <= value < float('inf'):
-      raise UserError(f'{field}: must be a finite number >= 0, got {value}')
-  if not 0 <= config.optim.momentum < 1:
-    raise UserError(f'optim.momentum: must be in [0, 1), got {config.optim.momentum}')
-  if config.nan_policy not in NAN_POLICIES:
-    raise UserError(f"nan_policy: unknown policy {config.nan_policy!r}; choose one of: "
-                    + ', '.join(NAN_POLICIES))
-  if config.data_feed not in DATA_FEEDS:
-    raise UserError(f"data_feed: unknown feed {config.data_feed!r}; choose one of: "
-                    + ', '.join(DATA_FEEDS))
-  model = models.create_model(config.model.name, num_classes=10, **_model_overrides(config))
-  optim.create_optimizer(config, steps_per_epoch=1000)
-  augment_lib.make_augment(config.augment, mean=(0.0,), std=(1.0,))
-  patchup.split_mix(config.mix, 10, config.label_smoothing, model)
-
-
 @dataclasses.dataclass
 class _Clock:
   """Wall time of the run and the pure training time behind `train_images_per_sec`.
@@ -302,25 +273,6 @@ class _Clock:
   @property
   def images_per_sec(self) -> Optional[float]:
     return self.train_images / self.train_time if self.train_time else None
-
-
-def _write_atomic(path: epath.Path, text: str) -> None:
-  """Writes `path` whole or not at all: a process killed mid-write leaves the old file."""
-  tmp = path.parent / f'.{path.name}.tmp'
-  tmp.write_text(text)
-  tmp.replace(path)
-
-
-def _prepare_workdir(path: epath.Path) -> None:
-  """Creates the workdir and proves it writable before any data is read."""
-  try:
-    path.mkdir(parents=True, exist_ok=True)
-    probe = path / f'.write-test-{os.getpid()}'
-    probe.write_text('')
-    probe.unlink()
-  except OSError as e:
-    raise UserError(f'--workdir: cannot write to {path} ({e.strerror or e}); choose a writable '
-                    'directory') from e
 
 
 def _create_writer(workdir: str, is_main: bool):
@@ -377,15 +329,20 @@ class Run:
     return {'step': step, 'model_name': self.config.model.name,
             'variables': checkpoint.shape_signature(self.variables),
             'wall_time_s': self.clock.wall_time, 'train_time_s': self.clock.train_time,
-            'train_images': self.clock.train_images, 'skipped_steps': self.skipped}
+            'train_images': self.clock.train_images, 'skipped_steps': self.skipped,
+            # What a step means: resuming under another batch or split size is refused.
+            'batch_size': self.config.batch_size, 'train_size': len(self.train.labels),
+            'steps_per_epoch': self.steps_per_epoch}
 
 
-def setup(config: ml_collections.ConfigDict, workdir: str) -> Run:
-  """Checks `config`, loads the data, builds the model, optimizer and input functions, and
-  restores the workdir's newest checkpoint (or initialises, from `init_from` if set).
+def setup(config: ml_collections.ConfigDict, workdir: str,
+          exit_stack: contextlib.ExitStack) -> Run:
+  """Checks `config`, locks the workdir, loads the data, builds the model, optimizer and input
+  functions, and restores the workdir's newest checkpoint (or initialises, from `init_from`).
 
-  Raises UserError on bad input before any data is read where it can, and always before the
-  workdir's checkpoints or config.json change.
+  What must be undone on the way out (the workdir lock, Orbax's threads) is pushed on
+  `exit_stack`. Raises UserError on bad input before any data is read where it can, and always
+  before the workdir's checkpoints or config.json change.
   """
   clock = _Clock()
   check_config(config)
@@ -395,7 +352,9 @@ def setup(config: ml_collections.ConfigDict, workdir: str) -> Run:
   workdir_path = epath.Path(os.path.abspath(workdir))  # Orbax wants absolute paths
   is_main = jax.process_index() == 0
   if is_main:
-    _prepare_workdir(workdir_path)
+    workdir_lib.prepare(workdir_path)
+    exit_stack.enter_context(workdir_lib.WorkdirLock(workdir_path))
+  workdir_lib.check_same_run(workdir_path, config)
 
   train, eval_split, info = data.load_dataset(config.dataset)
   steps_per_epoch = len(train.labels) // config.batch_size
@@ -413,21 +372,17 @@ def setup(config: ml_collections.ConfigDict, workdir: str) -> Run:
   init = functools.partial(create_train_state, model, tx, info.image_shape)
   abstract_state = jax.eval_shape(init, init_key)
   variables = {'params': abstract_state.params, 'batch_stats': abstract_state.batch_stats}
+  ckpts = checkpoint.Checkpoints(str(workdir_path), keep=config.keep_checkpoints)
+  exit_stack.callback(ckpts.shutdown)  # a no-op after `finish` closed them
   run = Run(config=config, workdir=workdir_path, mesh=mesh, is_main=is_main, train=train,
             eval_split=eval_split, info=info, steps_per_epoch=steps_per_epoch,
             num_steps=config.num_epochs * steps_per_epoch, model=model, tx=tx,
             schedule=schedule, augment=augment, mix=mix, hidden_mix=hidden_mix,
             eval_transform=eval_transform, data_key=data_key, train_key=train_key,
-            variables=variables,
-            ckpts=checkpoint.Checkpoints(str(workdir_path), keep=config.keep_checkpoints),
-            state=None, clock=clock)
-  try:
-    _restore_or_init(run, init, init_key, abstract_state)
-  except BaseException:
-    run.ckpts.close()
-    raise
+            variables=variables, ckpts=ckpts, state=None, clock=clock)
+  _restore_or_init(run, init, init_key, abstract_state)
   if is_main:  # only now: a config the workdir's checkpoints reject does not replace the old one
-    _write_atomic(workdir_path / 'config.json', config.to_json_best_effort(indent=2))
+    workdir_lib.write_atomic(workdir_path / 'config.json', config.to_json_best_effort(indent=2))
   return run
 
 
@@ -456,6 +411,8 @@ def _restore_or_init(run: Run, init: Callable, init_key: jax.Array, abstract_sta
                    abstract_state), run.variables)
   if restored is not None:
     run.state, meta = restored
+    workdir_lib.check_step_meaning(meta, batch_size=run.config.batch_size,
+                                   train_size=len(run.train.labels))
     run.clock.wall_before = meta['wall_time_s']
     run.clock.train_time, run.clock.train_images = meta['train_time_s'], meta['train_images']
     run.skipped = meta.get('skipped_steps', 0)
@@ -640,9 +597,14 @@ class Loop:
       run.ckpts.save(step, run.state, run.meta(step))
     run.ckpts.close()
     self.writer.flush()
-    logging.warning('Stopped by %s at step %d of %d, checkpoint in %s; run the same command '
-                    'again to resume.', signals.received or 'a signal to another process',
-                    step, run.num_steps, run.ckpts.directory)
+    latest = run.ckpts.latest_step()
+    saved = (f'checkpoint of step {latest} in {run.ckpts.directory}; run the same command again '
+             'to resume' if latest is not None else
+             'before the first step, so no checkpoint was written; run the same command again '
+             'to start')
+    logging.warning('Stopped by %s at step %d of %d, %s.',
+                    signals.received or 'a signal to another process', step, run.num_steps,
+                    saved)
 
   def run_to_end(self, signals: signals_lib.StopSignals) -> bool:
     """Trains to `num_steps`; returns False if a stop request ended it early (saved)."""
@@ -696,7 +658,8 @@ def finish(loop: Loop) -> dict:
       'test_accuracy': eval_scalars['eval_accuracy'], 'test_loss': eval_scalars['eval_loss'],
       'step': step, 'epoch': step // run.steps_per_epoch, 'params': run.num_params,
       'wall_time_s': run.clock.wall_time, 'train_images_per_sec': run.clock.images_per_sec,
-      'model': config.model.name, 'dataset': config.dataset.name,
+      'model': config.model.name, 'model_label': labels.run_label(config),
+      'dataset': config.dataset.name,
       'train_split': config.dataset.train_split, 'eval_split': config.dataset.eval_split,
       'eval_size': len(run.eval_split.labels), 'batch_size': config.batch_size,
       'device': jax.devices()[0].device_kind, 'num_devices': run.mesh.devices.size,
@@ -706,21 +669,25 @@ def finish(loop: Loop) -> dict:
       'data_feed': loop.steps.data_feed,
   }
   if run.is_main:
-    _write_atomic(run.workdir / 'results.json', json.dumps(results, indent=2) + '\n')
+    workdir_lib.write_atomic(run.workdir / 'results.json', json.dumps(results, indent=2) + '\n')
   logging.info('Finished: %s', _summary(results))
   return results
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       second_signal_kills: bool = False) -> TrainState:
   """Trains `config` in `workdir`, resuming from its newest checkpoint; returns the final state.
 
   setup -> loop -> finish. Writes `workdir/results.json` at the end; a finished run only
   re-reports its results. On SIGTERM or SIGINT it saves a checkpoint at the current step and
-  returns that state early (rerunning resumes); a non-finite step under `nan_policy='stop'`
-  raises `NonFiniteLoss`.
+  returns that state early (rerunning resumes); a second signal aborts without one (ending the
+  process at once if `second_signal_kills`, else as the previous handler does: SIGINT raises
+  KeyboardInterrupt). A non-finite step under `nan_policy='stop'` raises `NonFiniteLoss`; any
+  error releases the workdir and stops Orbax's threads before it propagates.
   """
-  with signals_lib.StopSignals() as signals:
-    run = setup(config, workdir)
+  with (signals_lib.StopSignals(second_signal_kills) as signals,
+        contextlib.ExitStack() as exit_stack):
+    run = setup(config, workdir, exit_stack)
     finished = _finished_results(run)
     if finished is not None:
       logging.info('Run already finished at step %d: %s', finished['step'], _summary(finished))

@@ -1,12 +1,36 @@
-"""Shared test fixtures: a tiny config that trains in seconds on the embedded digits."""
+"""Shared test fixtures: a tiny config that trains in seconds on the embedded digits, and the
+one way tests start processes (`run_python`, `run_main`, `spawned`): each in its own process
+group, killed with everything it started when its test is done, times out or dies."""
 
+import functools
 import os
+import pathlib
+import subprocess
+import sys
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 import pytest
 from jax.experimental.compilation_cache import compilation_cache
 
+from benchmarks.processes import spawned  # pylint: disable=unused-import  # re-exported
+from benchmarks import processes
 from configs import default
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def run_python(*args: str, timeout: float = 300, cwd=REPO, **kwargs) -> subprocess.CompletedProcess:
+  """`python *args` with text stdout and stderr captured; its process group is killed on a
+  timeout (then `subprocess.TimeoutExpired`) and when it returns."""
+  return processes.run([sys.executable, *args], timeout=timeout, cwd=cwd, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def run_main(*args: str, **kwargs) -> subprocess.CompletedProcess:
+  """`python main.py *args`, as `run_python`."""
+  return run_python(str(REPO / 'main.py'), *args, **kwargs)
 
 
 def tiny_config(**overrides):
@@ -37,6 +61,51 @@ def tiny_config(**overrides):
       target = target[p]
     target[leaf] = value
   return config
+
+
+def pytest_addoption(parser):
+  parser.addoption('--runslow', action='store_true',
+                   help='also run the tests marked slow (CI does: .ci/run)')
+
+
+def pytest_configure(config):
+  config.addinivalue_line('markers', 'slow: minutes on 2 busy cores; run by `pytest --runslow` '
+                                     '(CI), skipped by a plain `pytest`')
+
+
+def pytest_collection_modifyitems(config, items):
+  if config.getoption('--runslow'):
+    return
+  skip = pytest.mark.skip(reason='slow: run with --runslow (CI does)')
+  for item in items:
+    if 'slow' in item.keywords:
+      item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True, scope='session')
+def _children_die_with_the_session():
+  """A `timeout` (SIGTERM) around pytest kills the process groups of the running tests too."""
+  processes.kill_on_termination()
+  yield
+  processes.kill_all()
+
+
+def numpy_variables(model, input_shape):
+  """`model.init`'s variables (eval mode, on `input_shape`) filled by numpy: He-normal kernels,
+  unit BN scales and variances, zero biases and means. Compiling the threefry initializers of
+  `model.init` costs XLA:CPU far more than the step a test checks."""
+  shapes = jax.eval_shape(functools.partial(model.init, train=False), jax.random.key(0),
+                          jax.ShapeDtypeStruct(input_shape, jnp.float32))
+  rng = np.random.default_rng(0)
+
+  def fill(path, leaf):
+    name = path[-1].key
+    if name == 'kernel':
+      fan_in = int(np.prod(leaf.shape[:-1]))
+      return jnp.asarray(rng.normal(0, np.sqrt(2 / fan_in), leaf.shape), jnp.float32)
+    return jnp.full(leaf.shape, 1.0 if name in ('scale', 'var') else 0.0, jnp.float32)
+
+  return jax.tree_util.tree_map_with_path(fill, shapes)
 
 
 @pytest.fixture(autouse=True, scope='session')

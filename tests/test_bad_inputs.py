@@ -17,8 +17,7 @@ import os
 import pathlib
 import re
 import shutil
-import subprocess
-import sys
+import socket
 
 import numpy as np
 import orbax.checkpoint as ocp
@@ -26,7 +25,7 @@ import pytest
 from PIL import Image
 
 import main
-from tests.conftest import tiny_config
+from tests.conftest import run_main, tiny_config
 from tests.conftest import xla_cache  # pylint: disable=unused-import
 from tests.test_faults import CONFIG, CONFIG_FILE
 from jaxcls import train
@@ -61,7 +60,34 @@ CLI_CASES = [
     ('bad multi-process flags',
      ['--coordinator_address=localhost:1', '--num_processes=2', '--process_id=5'],
      r'--coordinator_address/--num_processes/--process_id: cannot start .*ids 0..num_processes-1'),
+    ('stray positional argument', ['runs/x'],
+     r"unexpected argument 'runs/x'; every option is a flag: --config=FILE\[:variants\], "),
+    ('empty workdir (an unset shell variable)', ['--workdir='],
+     r"--workdir: empty \(''\); give a directory, or leave the flag out for the default "
+     r'runs/tiny_config'),
+    ('variants for a config that takes none', ['--config={config}:fast'],
+     r'--config .*tiny_config.py:fast: .*tiny_config.py takes no variants; drop ":fast" and change '
+     r'fields with --config.FIELD=VALUE'),
+    ('config file without get_config', ['--config={no_get_config}'],
+     r'--config: .*no_get_config.py defines no get_config\(\); a config file defines '
+     r'get_config\(\)'),
+    ('config file with a syntax error', ['--config={broken}'],
+     r'invalid syntax .*broken.py, line 1'),
+    ('seed beyond 64 bits', ['--config.seed=99999999999999999999'],
+     r'seed: must be an integer from 0 to 4294967295 \(JAX random keys keep 32 bits\), got '
+     r'99999999999999999999'),
+    ('step factor nan', ['--config.schedule.name=step', '--config.schedule.factor=nan'],
+     r'schedule.factor: must be a finite number > 0 .*got nan'),
+    ('platform without its device', ['--config.num_epochs=1'],
+     r"JAX_PLATFORMS=cuda: JAX cannot start 'cuda' on this machine \(.*\); what starts here: "
+     r'cpu \(1 device\); unset JAX_PLATFORMS'),
+    ('integer field given a fraction', ['--config.num_epochs=1.5'], r'num_epochs.*1.5'),
 ]
+# Environment of a CLI case, over the default (CPU, the repository on PYTHONPATH).
+CLI_ENV = {
+    'batch not divisible by the devices': {'XLA_FLAGS': '--xla_force_host_platform_device_count=4'},
+    'platform without its device': {'JAX_PLATFORMS': 'cuda'},
+}
 
 # (id, config overrides, data setup or None, expected error text).
 RUN_CASES = [
@@ -79,12 +105,13 @@ RUN_CASES = [
     ('negative learning rate', {'optim.lr': -0.1}, None,
      r'optim.lr: must be a finite number >= 0, got -0.1'),
     ('momentum of 1 or more', {'optim.momentum': 1.5}, None,
-     r'optim.momentum: must be in \[0, 1\), got 1.5'),
+     r'optim.momentum: must be in \[0, 1\) \(0 turns momentum off\), got 1.5'),
     ('negative cutout', {'augment.cutout_size': -4}, None,
      r'augment.cutout_size: must be a non-negative integer'),
     ('warm-up longer than the run', {'schedule.warmup_epochs': 10.0}, None,
      r'schedule.warmup_epochs: 10.0 leaves no steps after warm-up in 2 epochs'),
-    ('mixup alpha 0', {'mix.name': 'mixup', 'mix.alpha': 0.0}, None, r'mix.alpha: must be > 0'),
+    ('mixup alpha 0', {'mix.name': 'mixup', 'mix.alpha': 0.0}, None,
+     r'mix.alpha: must be a finite number > 0 \(Beta\(alpha, alpha\); 1 gives U\(0, 1\)\)'),
     ('label smoothing 1', {'label_smoothing': 1.0}, None, r'label_smoothing: must be in \[0, 1\)'),
     ('PatchUp even block size', {'mix.name': 'patchup_hard', 'mix.patchup_block_size': 4}, None,
      r'mix.patchup_block_size: must be an odd positive integer'),
@@ -112,6 +139,106 @@ RUN_CASES = [
      r"init_from: '/no/such/run' does not exist; give the workdir of a finished run"),
     ('checkpoint directory is a file', {}, 'ckpt-file',
      r'checkpoints: cannot open in .*/checkpoints .*make the directory writable'),
+    # Every numeric field has a range, checked before the data loads (config_checks.FIELDS).
+    ('step factor negative', {'schedule.name': 'step', 'schedule.factor': -0.2}, None,
+     r'schedule.factor: must be a finite number > 0 .*got -0.2'),
+    ('zero widths (ZeroDivisionError before)', {'model.base_width': 0, 'model.stem_width': 0},
+     None, r'model.base_width: must be an integer from 1 to 2147483647, got 0'),
+    ('negative lr floor (gradient ascent before)', {'schedule.lr_min': -1.0}, None,
+     r'schedule.lr_min: must be a finite number >= 0, got -1.0'),
+    ('seed negative', {'seed': -1}, None, r'seed: must be an integer from 0 to 4294967295'),
+    ('seed of 2**32 (would repeat seed 0)', {'seed': 2**32}, None,
+     r'seed: must be an integer from 0 to 4294967295 .*got 4294967296'),
+    ('lr floor above lr', {'schedule.lr_min': 0.5}, None,
+     r'schedule.lr_min: 0.5 is above optim.lr 0.2; the cosine schedule decays'),
+    ('htd bounds reversed', {'schedule.name': 'htd', 'schedule.htd_lower': 4.0}, None,
+     r'schedule.htd_lower: 4.0 must be below schedule.htd_upper 3.0'),
+    ('milestones not increasing', {'schedule.name': 'step', 'schedule.milestones': (1, 1)}, None,
+     r'schedule.milestones: must increase, got \(1, 1\)'),
+    ('milestone negative', {'schedule.milestones': (-1, 1)}, None,
+     r'schedule.milestones: must be a tuple, each a finite number >= 0'),
+    ('warm-up negative', {'schedule.warmup_epochs': -1.0}, None,
+     r'schedule.warmup_epochs: must be a finite number >= 0, got -1.0'),
+    ('weight decay infinite', {'optim.weight_decay': float('inf')}, None,
+     r'optim.weight_decay: must be a finite number >= 0, got inf'),
+    ('momentum nan', {'optim.momentum': float('nan')}, None,
+     r'optim.momentum: must be in \[0, 1\) \(0 turns momentum off\), got nan'),
+    ('learning rate nan', {'optim.lr': float('nan')}, None,
+     r'optim.lr: must be a finite number >= 0, got nan'),
+    ('batch beyond int32', {'batch_size': 2**40}, None,
+     r'batch_size: must be a positive integer \(at most 2147483647\), got 1099511627776'),
+    ('eval batch 0', {'eval_batch_size': 0}, None, r'eval_batch_size: must be a positive integer'),
+    ('epochs beyond int32', {'num_epochs': 2**31}, None, r'num_epochs: must be a positive integer '),
+    ('log every 0 steps', {'log_every_steps': 0}, None, r'log_every_steps: must be a positive'),
+    ('checkpoint every 0 steps', {'checkpoint_every_steps': 0}, None,
+     r'checkpoint_every_steps: must be a positive integer, got 0'),
+    ('keep 0 checkpoints', {'keep_checkpoints': 0}, None, r'keep_checkpoints: must be a positive'),
+    ('0 steps per dispatch', {'steps_per_dispatch': 0}, None,
+     r'steps_per_dispatch: must be a positive integer, got 0'),
+    ('eval every -1 epochs', {'eval_every_epochs': -1}, None,
+     r'eval_every_epochs: must be a non-negative integer \(0: only at the end\), got -1'),
+    ('progress every 0 s', {'progress_every_secs': 0.0}, None,
+     r'progress_every_secs: must be a finite number > 0, got 0.0'),
+    ('label smoothing negative', {'label_smoothing': -0.1}, None,
+     r'label_smoothing: must be in \[0, 1\), got -0.1'),
+    ('mixup alpha nan', {'mix.name': 'mixup', 'mix.alpha': float('nan')}, None,
+     r'mix.alpha: must be a finite number > 0'),
+    ('mix probability above 1', {'mix.prob': 1.5}, None, r'mix.prob: must be in \[0, 1\], got 1.5'),
+    ('unknown cutmix box', {'mix.name': 'cutmix', 'mix.cutmix_box': 'middle'}, None,
+     r"mix.cutmix_box: unknown box 'middle'; choose one of: center, corner"),
+    ('cutout probability 2', {'augment.cutout_prob': 2.0}, None,
+     r'augment.cutout_prob: must be in \[0, 1\], got 2.0'),
+    ('negative crop padding', {'augment.crop_padding': -1}, None,
+     r'augment.crop_padding: must be a non-negative integer \(0 disables pad-and-crop\)'),
+    ('mean nan', {'augment.mean': (float('nan'),)}, None,
+     r'augment.mean: must be a tuple, each in \[0, 255\] .*got \(nan,\)'),
+    ('std zero', {'augment.std': (0.0,)}, None,
+     r'augment.std: must be a tuple, each in \(0, 255\] .*got \(0.0,\)'),
+    ('zero classes', {'dataset.num_classes': 0}, None,
+     r'dataset.num_classes: must be a positive integer, got 0'),
+    # The model's fields, for every family alike (models.registry).
+    ('a stage of no units', {'model.stage_sizes': (1, 0, 1, 1)}, None,
+     r'model.stage_sizes: must be an integer from 1 to 2147483647 in every entry, got '
+     r'\(1, 0, 1, 1\)'),
+    ('unknown drop-path mode', {'model.drop_path_mode': 'row'}, None,
+     r"model.drop_path_mode: unknown value 'row'; choose one of: batch, sample"),
+    ('survival probability above 1', {'model.survival_prob': 1.5}, None,
+     r'model.survival_prob: must be in \(0, 1\]; 1.0 disables stochastic depth, got 1.5'),
+    ('stem wider than the first stage', {'model.stem_width': 8}, None,
+     r'model.stem_width: 8 exceeds the first stage width 4; the zero-pad shortcut can only widen'),
+    ('unknown activation', {'model.activation': 'gelu'}, None,
+     r"model.activation: unknown value 'gelu'; choose one of: relu, mish, swish"),
+    ('unknown compute dtype', {'model.dtype': 'float64'}, None,
+     r"model.dtype: unknown dtype 'float64'; choose one of: float32, bfloat16, float16"),
+    # Paths and data.
+    ('init_from under a missing home path', {'init_from': '~/no/such/run'}, 'fresh',
+     r"init_from: '/.*/no/such/run' does not exist; give the workdir of a finished run"),
+    ('negative percent that selects nothing', {'dataset.eval_split': 'test[-0.1%:]'}, None,
+     r"dataset.eval_split: split 'test\[-0.1%:\]' selects no examples"),
+    ('corrupt gzip body in an idx file', {}, 'idx-gzip',
+     r"dataset.path: cannot read idx file '.*train-images-idx3-ubyte.gz' \(.*\); download it "
+     r'again'),
+    ('idx file of another kind', {}, 'idx-magic',
+     r"dataset.path: '.*t10k-images-idx3-ubyte' is not an idx file of 3-D unsigned bytes"),
+    ('idx images and labels disagree', {}, 'idx-count',
+     r"dataset.path: '.*train-images-idx3-ubyte' holds 30 images but .* holds 40 labels"),
+    ('eval classes the train split lacks', {}, 'classes',
+     r'dataset.path: classes Cat are only in the eval split \(test/\), classes cat only in the '
+     r'train split \(train/\); a split may lack a class but not add one'),
+    ('zip with a corrupt central directory', {}, 'zip-directory',
+     r"dataset.path: cannot read the zip file '.*' \(.*\); download or build it again"),
+    ('image outside the class folders', {}, 'outside',
+     r"dataset.path: image 'train/stray.png' in .* is not at the split/class/image depth"),
+    ('data path is a plain file', {}, 'plain-file',
+     r"dataset.path: '.*notes.txt' is neither a directory nor a .zip file"),
+    ('folder source without a path', {'dataset.source': 'folder'}, None,
+     r"dataset.path: required with dataset.source='folder'; set it to an image-folder directory"),
+    ('tfds offline and not prepared', {}, 'tfds-offline',
+     r"dataset.data_dir: TFDS dataset 'cifar10' is not prepared in data_dir .* and its download "
+     r'host www.cs.toronto.edu \(.*\) is unreachable; for data on disk use '
+     r'--config.dataset.source=folder'),
+    ('empty workdir in process', {}, 'empty-workdir',
+     r"--workdir: empty \(''\); give a directory"),
 ]
 
 
@@ -144,20 +271,53 @@ def _make_data(root: pathlib.Path, kind: str) -> dict:
     data[start + 20:start + 40] = bytes(20)  # zeroes inside the member's data: CRC mismatch
     archive.write_bytes(bytes(data))
     return {**folder, 'dataset.path': str(archive)}
-  elif kind == 'idx':
+  elif kind.startswith('idx'):
     shutil.rmtree(root)
     root.mkdir()
-    for prefix, n in (('train', 40), ('t10k', 20)):
-      header = (0x0803).to_bytes(4, 'big') + b''.join(x.to_bytes(4, 'big') for x in (n, 8, 8))
-      images = header + bytes(n * 64)
-      if prefix == 'train':
-        images = images[:-100]  # cut short, as a failed download leaves it
-      (root / f'{prefix}-images-idx3-ubyte').write_bytes(images)
-      labels = (0x0801).to_bytes(4, 'big') + n.to_bytes(4, 'big') + bytes(range(10)) * (n // 10)
-      with gzip.open(root / f'{prefix}-labels-idx1-ubyte.gz', 'wb') as f:
-        f.write(labels)
+    _write_idx(root, kind)
     return {**folder, 'dataset.source': 'idx'}
+  elif kind == 'classes':  # cat,dog trained; Cat,dog evaluated
+    shutil.rmtree(root)
+    for split, label in (('train', 'cat'), ('train', 'dog'), ('test', 'Cat'), ('test', 'dog')):
+      _image(root / split / label / 'a.png', 8)
+  elif kind == 'zip-directory':
+    archive = root.parent / f'{root.name}.zip'
+    shutil.make_archive(str(archive.with_suffix('')), 'zip', root)
+    data = bytearray(archive.read_bytes())
+    entry = data.rindex(b'PK\x01\x02')  # the last central-directory entry
+    data[entry:entry + 4] = b'XXXX'
+    archive.write_bytes(bytes(data))
+    return {**folder, 'dataset.path': str(archive)}
+  elif kind == 'outside':
+    _image(root / 'train' / 'stray.png', 8)
+  elif kind == 'plain-file':
+    (root / 'notes.txt').write_text('not images')
+    return {**folder, 'dataset.path': str(root / 'notes.txt')}
+  elif kind == 'tfds-offline':
+    return {'dataset.source': 'tfds', 'dataset.name': 'cifar10', 'dataset.data_dir': str(root),
+            'dataset.train_split': 'train', 'dataset.eval_split': 'test'}
   return folder
+
+
+def _write_idx(root: pathlib.Path, kind: str) -> None:
+  """Train 40 / test 20 8x8 idx files, broken the way `kind` says."""
+  for prefix, n in (('train', 40), ('t10k', 20)):
+    magic = 0x0802 if kind == 'idx-magic' and prefix == 't10k' else 0x0803
+    count = 30 if kind == 'idx-count' and prefix == 'train' else n
+    header = magic.to_bytes(4, 'big') + b''.join(x.to_bytes(4, 'big') for x in (count, 8, 8))
+    images = header + bytes(i % 251 for i in range(count * 64))
+    name = f'{prefix}-images-idx3-ubyte'
+    if kind == 'idx' and prefix == 'train':
+      images = images[:-100]  # cut short, as a failed download leaves it
+    if kind == 'idx-gzip' and prefix == 'train':
+      packed = bytearray(gzip.compress(images))
+      packed[20:40] = bytes(b ^ 0xFF for b in packed[20:40])  # inside the deflate stream
+      (root / f'{name}.gz').write_bytes(bytes(packed))
+    else:
+      (root / name).write_bytes(images)
+    labels = (0x0801).to_bytes(4, 'big') + n.to_bytes(4, 'big') + bytes(range(10)) * (n // 10)
+    with gzip.open(root / f'{prefix}-labels-idx1-ubyte.gz', 'wb') as f:
+      f.write(labels)
 
 
 def _checkpoint_bytes(workdir: pathlib.Path) -> dict:
@@ -197,19 +357,19 @@ def cli_results(finished_run, tmp_path_factory):
   config.write_text(CONFIG_FILE)
   regular_file = root / 'a-file'
   regular_file.write_text('')
+  (root / 'no_get_config.py').write_text('x = 1\n')
+  (root / 'broken.py').write_text('def get_config(:\n')
   env = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'PYTHONPATH': str(REPO)}
 
   def run(case):
     name, args, _ = case
-    workdir = _copy(finished_run, root / name.replace(' ', '_'))
-    argv = [sys.executable, str(REPO / 'main.py'), f'--config={config}',
-            f'--workdir={workdir}']
-    argv += [a.format(workdir=workdir, file=regular_file) for a in args]
-    case_env = env
-    if name == 'batch not divisible by the devices':
-      case_env = {**env, 'XLA_FLAGS': '--xla_force_host_platform_device_count=4'}
-    done = subprocess.run(argv, capture_output=True, text=True, env=case_env, cwd=REPO,
-                          timeout=300, check=False)
+    workdir = _copy(finished_run, root / re.sub(r'\W+', '_', name))
+    own_config = any(a.startswith('--config=') for a in args)  # absl keeps the first --config
+    argv = ([] if own_config else [f'--config={config}']) + [f'--workdir={workdir}']
+    argv += [a.format(workdir=workdir, file=regular_file, config=config,
+                      no_get_config=root / 'no_get_config.py', broken=root / 'broken.py')
+             for a in args]
+    done = run_main(*argv, env={**env, **CLI_ENV.get(name, {})})
     return name, (done.returncode, done.stderr, workdir)
 
   with concurrent.futures.ThreadPoolExecutor(4) as pool:
@@ -220,7 +380,7 @@ def cli_results(finished_run, tmp_path_factory):
 def test_cli_case(cli_results, finished_run, name, args, expected):
   del args
   returncode, stderr, workdir = cli_results[name]
-  assert returncode != 0
+  assert returncode == 2
   _assert_one_error_line(stderr, expected)
   assert _checkpoint_bytes(workdir) == finished_run[1]
 
@@ -239,11 +399,19 @@ def _config(overrides: dict):
 
 @pytest.mark.parametrize('name,overrides,data,expected', RUN_CASES,
                          ids=[c[0] for c in RUN_CASES])
-def test_run_case(finished_run, tmp_path, capsys, name, overrides, data, expected):
+def test_run_case(finished_run, tmp_path, capsys, monkeypatch, name, overrides, data, expected):
   del name
   workdir = _copy(finished_run, tmp_path)
   if data == 'fresh':  # a new run: init_from is read only when the workdir has no checkpoint
     workdir = tmp_path / 'fresh'
+  elif data == 'empty-workdir':
+    workdir = ''
+  elif data == 'tfds-offline':  # no network, whatever this machine has
+    monkeypatch.setattr(socket, 'create_connection', _no_network)
+    for variable in ('https_proxy', 'http_proxy', 'all_proxy', 'HTTPS_PROXY', 'HTTP_PROXY',
+                     'ALL_PROXY'):
+      monkeypatch.delenv(variable, raising=False)
+    overrides = {**_make_data(tmp_path / data, data), **overrides}
   elif data == 'ckpt-file':
     workdir = tmp_path / 'fresh'
     workdir.mkdir()
@@ -251,10 +419,14 @@ def test_run_case(finished_run, tmp_path, capsys, name, overrides, data, expecte
   elif data is not None:
     overrides = {**_make_data(tmp_path / data, data), **overrides}
   status = main.run(_config(overrides), str(workdir))
-  assert status != 0
+  assert status == 2
   _assert_one_error_line(capsys.readouterr().err, expected)
-  if workdir.name == 'run':
+  if workdir and workdir.name == 'run':
     assert _checkpoint_bytes(workdir) == finished_run[1]
+
+
+def _no_network(address, timeout=None):
+  raise socket.gaierror(-2, 'Name or service not known')
 
 
 def test_failure_while_writing_a_checkpoint(finished_run, tmp_path, capsys, monkeypatch):

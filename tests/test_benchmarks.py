@@ -1,12 +1,17 @@
 """The benchmarks on the tiny config: each runs in seconds and prints one JSON line."""
 
 import json
+import os
 import pathlib
+import signal
+import subprocess
+import sys
+import time
 
 import jax
 import pytest
 
-from benchmarks import common, compile_time, loop_overhead, throughput
+from benchmarks import common, compile_time, loop_overhead, processes, throughput
 from jaxcls import checkpoint, train
 from tests.conftest import tiny_config
 
@@ -85,8 +90,6 @@ def test_compile_time_defaults_to_the_seed_a_models():
   assert compile_time.model_target('no_such_model') == 'seed_a:no_such_model'
   config = common.target_config('seed_a:resnet101b')
   assert config.model.name == 'resnet101b' and config.batch_size == 1024
-  assert [common.target_config(t).model.name for t in compile_time.PLANNED] == [
-      'pyramidnet110_a48', 'pyramidnet272_a200_bn']
 
 
 @pytest.mark.parametrize('kind,dtype,peak', [
@@ -97,3 +100,69 @@ def test_compile_time_defaults_to_the_seed_a_models():
 ])
 def test_peak_flops_table(kind, dtype, peak):
   assert common.peak_flops(kind, dtype) == peak
+
+
+# --- Child processes (benchmarks/processes.py: what tests and kill_resume start main.py with).
+
+_PARENT_OF_A_SLEEPER = '''
+import subprocess, sys, time
+child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])
+print(child.pid, flush=True)
+time.sleep(300)
+'''
+
+
+def _alive(pid: int) -> bool:
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  # A zombie still answers signal 0 until its parent reaps it.
+  with open(f'/proc/{pid}/stat') as f:
+    return f.read().split(') ')[1][0] != 'Z'
+
+
+def test_a_timeout_kills_the_child_and_what_it_started(tmp_path):
+  out = tmp_path / 'out'
+  with open(out, 'w') as f, pytest.raises(subprocess.TimeoutExpired):
+    processes.run([sys.executable, '-c', _PARENT_OF_A_SLEEPER], timeout=3, stdout=f)
+  grandchild = int(out.read_text().split()[0])
+  deadline = time.time() + 10
+  while _alive(grandchild) and time.time() < deadline:
+    time.sleep(0.05)
+  assert not _alive(grandchild)
+
+
+def test_leaving_spawned_kills_the_group_and_run_returns_the_output():
+  with processes.spawned([sys.executable, '-c', _PARENT_OF_A_SLEEPER],
+                         stdout=subprocess.PIPE, text=True) as process:
+    grandchild = int(process.stdout.readline())
+    assert _alive(process.pid) and _alive(grandchild)
+  assert process.returncode == -signal.SIGKILL
+  done = processes.run([sys.executable, '-c', 'print("out"); exit(3)'], timeout=60,
+                       stdout=subprocess.PIPE, text=True)
+  assert (done.returncode, done.stdout) == (3, 'out\n')
+
+
+_RUNNER_KILLED_BY_TIMEOUT = '''
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from benchmarks import processes
+processes.kill_on_termination()
+with processes.spawned([sys.executable, '-c', 'import time; time.sleep(300)']) as child:
+  print(child.pid, flush=True)
+  time.sleep(300)
+'''
+
+
+def test_sigterm_to_the_runner_kills_its_children():
+  """A `timeout` around pytest sends SIGTERM: the runner's children die with it."""
+  with processes.spawned([sys.executable, '-c', _RUNNER_KILLED_BY_TIMEOUT, str(REPO)],
+                         stdout=subprocess.PIPE, text=True) as runner:
+    child = int(runner.stdout.readline())
+    runner.send_signal(signal.SIGTERM)
+    assert runner.wait(timeout=30) == 128 + signal.SIGTERM
+  deadline = time.time() + 10
+  while _alive(child) and time.time() < deadline:
+    time.sleep(0.05)
+  assert not _alive(child)

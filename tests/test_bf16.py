@@ -16,7 +16,7 @@ from jaxcls import models, optim, parallel, train
 from jaxcls.data import augment as augment_lib
 from jaxcls.data import mixing
 from jaxcls.models.registry import model_fields
-from tests.conftest import tiny_config
+from tests.conftest import numpy_variables, tiny_config
 
 SHAPE = (32, 32, 3)
 RNGS = {name: jax.random.key(i) for i, name in enumerate(train.MODEL_STREAMS)}
@@ -106,20 +106,8 @@ def _relative(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _numpy_init(model, tx, image_shape) -> train.TrainState:
-  """He-normal kernels, unit BN scales, zero biases, filled by numpy: compiling the threefry
-  initializers of `model.init` costs XLA:CPU far more than the step under test."""
-  shapes = jax.eval_shape(functools.partial(model.init, train=False), jax.random.key(0),
-                          jax.ShapeDtypeStruct((1, *image_shape), jnp.float32))
-  rng = np.random.default_rng(0)
-
-  def fill(path, leaf):
-    name = path[-1].key
-    if name == 'kernel':
-      fan_in = int(np.prod(leaf.shape[:-1]))
-      return jnp.asarray(rng.normal(0, np.sqrt(2 / fan_in), leaf.shape), jnp.float32)
-    return jnp.full(leaf.shape, 1.0 if name in ('scale', 'var') else 0.0, jnp.float32)
-
-  variables = jax.tree_util.tree_map_with_path(fill, shapes)
+  """The train state of `conftest.numpy_variables` (no `model.init` compile)."""
+  variables = numpy_variables(model, (1, *image_shape))
   params = variables['params']
   return train.TrainState(step=jnp.zeros((), jnp.int32), params=params,
                           batch_stats=variables['batch_stats'], opt_state=tx.init(params))

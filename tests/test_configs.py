@@ -1,6 +1,7 @@
 """Every config file, and every command its docstring advertises, loads the way main.py loads it
-(`config_flags.DEFINE_config_file`, `path:variants`, locked), passes `train.check_config`, and
-builds its model and optimizer state with `jax.eval_shape` at its dataset's input shape."""
+(`config_flags.DEFINE_config_file`, `path:variants`, locked), passes
+`config_checks.check_config`, and builds its model and optimizer state with `jax.eval_shape` at
+its dataset's input shape."""
 
 import ast
 import functools
@@ -12,7 +13,7 @@ import jax
 from ml_collections import config_flags
 import pytest
 
-from jaxcls import models, optim, train
+from jaxcls import config_checks, models, optim
 from jaxcls.errors import UserError
 from jaxcls.models import macs
 
@@ -74,7 +75,7 @@ def build(config) -> tuple[int, int]:
   The model is traced by `macs.abstract_variables` (cached per model and shape), i.e. the
   eval-mode `model.init` that `train.create_train_state` runs, so test_macs reuses the traces.
   """
-  train.check_config(config)
+  config_checks.check_config(config)
   shape = INPUT_SHAPES[config.dataset.name]
   model = models.create_model(config.model.name, num_classes=10, **_model_overrides(config))
   variables = macs.abstract_variables(model, (1, *shape))
@@ -127,7 +128,7 @@ def test_each_variant_alone_loads_and_checks(path):
   assert allowed
   for variant in allowed:
     config = load(f'configs/{path.name}:{variant}')
-    train.check_config(config)
+    config_checks.check_config(config)
     models.create_model(config.model.name, **_model_overrides(config))
 
 

@@ -127,6 +127,14 @@ def test_cache_dir_from_environment(tmp_path, monkeypatch):
   assert not (tmp_path / 'cache').exists()
 
 
+def test_cache_dir_from_environment_expands_the_tilde(tmp_path, monkeypatch):
+  monkeypatch.setenv('HOME', str(tmp_path))
+  monkeypatch.setenv('JAXCLS_CACHE_DIR', '~/env_cache')
+  assert cache.default_dir() == str(tmp_path / 'env_cache')
+  monkeypatch.delenv('JAXCLS_CACHE_DIR')
+  assert cache.default_dir() == str(tmp_path / '.cache' / 'jaxcls')
+
+
 def test_unwritable_cache_dir_still_loads(tmp_path):
   write_tree(tmp_path / 'tree')
   (tmp_path / 'blocked').write_text('a file where the cache directory should be')

@@ -1,8 +1,6 @@
 """scikit-learn's digits, the quickstart's offline default (`jaxcls.data.embedded`)."""
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -10,6 +8,7 @@ import pytest
 from configs import default
 from jaxcls import data
 from jaxcls.errors import UserError
+from tests.conftest import run_python
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -76,7 +75,6 @@ def test_digits_start_up_does_not_import_tensorflow(tmp_path):
       "config.update(source='embedded', name='digits', cache_dir=sys.argv[1])\n"
       'data.load_dataset(config)\n'
       "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'sklearn', 'jax'}))\n")
-  run = lambda: subprocess.run([sys.executable, '-c', script, str(tmp_path / 'cache')], cwd=REPO,
-                               capture_output=True, text=True, check=True).stdout.split('\n')[-2]
+  run = lambda: run_python('-c', script, str(tmp_path / 'cache')).stdout.split('\n')[-2]
   assert run() == "['sklearn']"
   assert run() == '[]'

@@ -47,11 +47,12 @@ def zip_tree(root, zip_path, prefix=''):
 
 @pytest.fixture
 def rgb_layout():
-  # 'bird' only in test and 'ant' only in train: ids come from the union, sorted.
+  # 'ant' and 'cat' only in train (test may lack a class, not add one); ids sorted by name.
   return {
       'train': {'cat': [make_image(i, 3) for i in range(3)],
                 'ant': [make_image(10 + i, 3) for i in range(2)],
-                'dog': [make_image(20 + i, 3) for i in range(3)]},
+                'dog': [make_image(20 + i, 3) for i in range(3)],
+                'bird': [make_image(50, 3)]},
       'test': {'dog': [make_image(30, 3)], 'bird': [make_image(40 + i, 3) for i in range(2)]},
   }
 
@@ -63,12 +64,13 @@ def test_directory_png_ids_order_and_pixels(tmp_path, rgb_layout):
   assert info.class_names == ('ant', 'bird', 'cat', 'dog')
   assert info.num_classes == 4
   assert info.image_shape == (H, W, 3)
-  assert (info.train_size, info.eval_size) == (8, 3)
+  assert (info.train_size, info.eval_size) == (9, 3)
   assert train.images.dtype == np.uint8 and train.labels.dtype == np.int32
   # Interleaved: the k-th file of every class (by class id), then the (k+1)-th.
   ant, cat, dog = rgb_layout['train']['ant'], rgb_layout['train']['cat'], rgb_layout['train']['dog']
-  expected = [(ant[0], 0), (cat[0], 2), (dog[0], 3), (ant[1], 0), (cat[1], 2), (dog[1], 3),
-              (cat[2], 2), (dog[2], 3)]
+  bird = rgb_layout['train']['bird']
+  expected = [(ant[0], 0), (bird[0], 1), (cat[0], 2), (dog[0], 3), (ant[1], 0), (cat[1], 2),
+              (dog[1], 3), (cat[2], 2), (dog[2], 3)]
   np.testing.assert_array_equal(train.labels, [label for _, label in expected])
   np.testing.assert_array_equal(train.images, np.stack([image for image, _ in expected]))
   np.testing.assert_array_equal(eval_.labels, [1, 3, 1])
@@ -149,7 +151,7 @@ def test_split_arithmetic_on_folder(tmp_path, rgb_layout):
   np.testing.assert_array_equal(train2.images,
                                 np.concatenate([train.images[:3], eval_.images]))
   np.testing.assert_array_equal(train2.labels, np.concatenate([train.labels[:3], eval_.labels]))
-  np.testing.assert_array_equal(eval2.labels, train.labels[4:])
+  np.testing.assert_array_equal(eval2.labels, train.labels[5:])  # 50% of 9 rounds to 4
   assert (info.train_size, info.eval_size) == (6, 4)
 
 
@@ -205,7 +207,7 @@ def test_bad_paths(tmp_path, path, message):
 def test_unknown_split_lists_the_folder_splits(tmp_path, rgb_layout):
   write_tree(tmp_path / 'tree', rgb_layout)
   with pytest.raises(UserError, match=r"^dataset.eval_split: bad split 'val' .*available "
-                                      r'splits: test \(3\), train \(8\)'):
+                                      r'splits: test \(3\), train \(9\)'):
     data.load_dataset(dataset_config(tmp_path, path=str(tmp_path / 'tree'), eval_split='val'))
 
 
@@ -217,3 +219,43 @@ def test_num_classes(tmp_path, rgb_layout):
   _, _, info = data.load_dataset(
       dataset_config(tmp_path, path=str(tmp_path / 'tree'), num_classes=6))
   assert info.num_classes == 6 and info.class_names is None
+
+
+@pytest.mark.parametrize('as_zip', [False, True])
+def test_eval_classes_missing_from_train_are_refused_naming_them(tmp_path, as_zip):
+  """`cat,dog` trained, `Cat,dog` evaluated: the eval-only class could never be predicted."""
+  write_tree(tmp_path / 'tree', {'train': {'cat': [make_image(1, 3)], 'dog': [make_image(2, 3)]},
+                                 'test': {'Cat': [make_image(3, 3)], 'dog': [make_image(4, 3)]}})
+  path = tmp_path / 'tree'
+  if as_zip:
+    zip_tree(path, tmp_path / 'tree.zip')
+    path = tmp_path / 'tree.zip'
+  with pytest.raises(UserError, match=r'^dataset.path: classes Cat are only in the eval split '
+                                      r'\(test/\), classes cat only in the train split '
+                                      r'\(train/\); a split may lack a class but not add one, so '
+                                      r'rename the class folders to match$'):
+    data.load_dataset(dataset_config(tmp_path, path=str(path)))
+
+
+def test_the_check_covers_every_base_split_of_a_split_string(tmp_path):
+  write_tree(tmp_path / 'tree', {'train': {'a': [make_image(1, 3)]},
+                                 'val': {'b': [make_image(2, 3)]},
+                                 'test': {'a': [make_image(3, 3)], 'b': [make_image(4, 3)]}})
+  config = dataset_config(tmp_path, path=str(tmp_path / 'tree'))
+  with pytest.raises(UserError, match=r'^dataset.path: classes b are only in the eval split '
+                                      r'\(test/\); a split'):
+    data.load_dataset(config)
+  config.train_split = 'train+val'  # now every eval class is trained
+  _, eval_, info = data.load_dataset(config)
+  assert info.class_names == ('a', 'b') and list(eval_.labels) == [0, 1]
+
+
+def test_a_zip_with_a_corrupt_central_directory_is_one_line(tmp_path, rgb_layout):
+  write_tree(tmp_path / 'tree', rgb_layout)
+  zip_tree(tmp_path / 'tree', tmp_path / 'toy.zip')
+  data_ = bytearray((tmp_path / 'toy.zip').read_bytes())
+  start = data_.rindex(b'PK\x01\x02')  # the last central-directory entry
+  data_[start:start + 4] = b'XXXX'
+  (tmp_path / 'toy.zip').write_bytes(bytes(data_))
+  with pytest.raises(UserError, match=r"^dataset.path: cannot read the zip file '.*toy.zip' "):
+    data.load_dataset(dataset_config(tmp_path, path=str(tmp_path / 'toy.zip')))

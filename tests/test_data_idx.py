@@ -89,6 +89,19 @@ def test_truncated_images_name_the_file(tmp_path, idx_dir, gz):
     data.load_dataset(dataset_config(tmp_path, eval_split='train'))
 
 
+def test_corrupt_gzip_body_names_the_file(tmp_path, idx_dir):
+  """A flipped byte inside the deflate stream: zlib.error, not a traceback."""
+  write_idx(idx_dir, 'train', *make_split(40, 0), gz=True)
+  write_idx(idx_dir, 't10k', *make_split(5, 1), gz=True)
+  path = idx_dir / 'train-images-idx3-ubyte.gz'
+  data_ = bytearray(path.read_bytes())
+  data_[20:40] = bytes(b ^ 0xFF for b in data_[20:40])
+  path.write_bytes(bytes(data_))
+  with pytest.raises(UserError, match=r"^dataset.path: cannot read idx file "
+                                      r"'.*train-images-idx3-ubyte.gz' \(.*\); download it again$"):
+    data.load_dataset(dataset_config(tmp_path))
+
+
 def test_bad_magic_names_the_file(tmp_path, idx_dir):
   images, labels = make_split(4, 0)
   write_idx(idx_dir, 'train', images, labels, gz=False)

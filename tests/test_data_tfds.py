@@ -6,12 +6,15 @@ examples for any split string; the tiny `JaxclsToyImages` builder is prepared on
 """
 
 import os
+import socket
+import time
 
 import numpy as np
 import pytest
 
 from configs import default
 from jaxcls import data
+from jaxcls.data import tfds_source
 from jaxcls.errors import UserError
 
 tfds = pytest.importorskip('tensorflow_datasets')
@@ -92,9 +95,10 @@ def test_tfds_dataset_without_images(tmp_path):
     data.load_dataset(dataset_config(tmp_path, name='glue/cola'))
 
 
-def test_not_prepared_and_offline(tmp_path, monkeypatch):
+def test_not_prepared_and_the_download_fails(tmp_path, monkeypatch):
   def offline(self, *args, **kwargs):
     raise ConnectionError('Name or service not known')
+  monkeypatch.setattr(tfds_source, 'unreachable_host', lambda urls: None)  # the probe passed
   monkeypatch.setattr(tfds.core.DatasetBuilder, 'download_and_prepare', offline)
   with pytest.raises(UserError) as e:
     data.load_dataset(dataset_config(tmp_path, name='fashion_mnist'))
@@ -102,6 +106,54 @@ def test_not_prepared_and_offline(tmp_path, monkeypatch):
   assert message.startswith(f"dataset.data_dir: TFDS dataset 'fashion_mnist' is not in data_dir "
                             f"{tmp_path / 'tfds'} and could not be downloaded (ConnectionError")
   assert "dataset.source='folder'" in message and "'idx'" in message and '\n' not in message
+
+
+def test_not_prepared_and_offline_fails_in_seconds_naming_the_way_out(tmp_path, monkeypatch):
+  """No network: the download hosts do not answer, so no minutes of TFDS retries."""
+  def no_network(address, timeout=None):
+    raise socket.gaierror(-2, 'Name or service not known')
+
+  def must_not_download(self, *args, **kwargs):
+    raise AssertionError('TFDS download attempted although the host is unreachable')
+
+  for variable in tfds_source._PROXY_VARIABLES:
+    monkeypatch.delenv(variable, raising=False)
+  monkeypatch.setattr(socket, 'create_connection', no_network)
+  monkeypatch.setattr(tfds.core.DatasetBuilder, 'download_and_prepare', must_not_download)
+  start = time.perf_counter()
+  with pytest.raises(UserError) as e:
+    data.load_dataset(dataset_config(tmp_path, name='cifar10'))
+  assert time.perf_counter() - start < 10
+  assert str(e.value) == (
+      f"dataset.data_dir: TFDS dataset 'cifar10' is not prepared in data_dir {tmp_path / 'tfds'} "
+      'and its download host www.cs.toronto.edu (Name or service not known) is unreachable; for '
+      'data on disk use --config.dataset.source=folder --config.dataset.path=cifar10-jpeg.zip (an '
+      'image-folder tree split/class/image.png, directory or zip) or '
+      '--config.dataset.source=idx --config.dataset.path=fashion_mnist/ (MNIST-style idx files), '
+      "as in the README's Data section, or prepare it where there is network (`tfds build "
+      'cifar10 --data_dir=...`) and set dataset.data_dir')
+
+
+def test_hosts_are_not_probed_behind_a_proxy(monkeypatch):
+  monkeypatch.setenv('https_proxy', 'http://proxy:3128')
+  monkeypatch.setattr(socket, 'create_connection', lambda *a, **k: 1 / 0)
+  assert tfds_source.unreachable_host(['https://www.cs.toronto.edu/x.tar.gz']) is None
+
+
+def test_the_probe_tries_each_host_once_on_its_port(monkeypatch):
+  for variable in tfds_source._PROXY_VARIABLES:
+    monkeypatch.delenv(variable, raising=False)
+  tried = []
+
+  class Connection:
+    def close(self):
+      pass
+
+  monkeypatch.setattr(socket, 'create_connection',
+                      lambda address, timeout: tried.append((address, timeout)) or Connection())
+  assert tfds_source.unreachable_host(['https://a.org/1', 'https://a.org/2', 'http://b.org:81/3',
+                                       'http://c.org/4']) is None
+  assert tried == [(('a.org', 443), 3.0), (('b.org', 81), 3.0), (('c.org', 80), 3.0)]
 
 
 def test_prepared_tfds_dataset_splits_and_cache(tmp_path, monkeypatch):

@@ -8,6 +8,7 @@ uninterrupted run (CPU).
 """
 
 import concurrent.futures
+import errno
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 import jax
 import jax.numpy as jnp
@@ -23,18 +25,21 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from benchmarks import kill_resume
+from benchmarks import kill_resume, processes
 from jaxcls import checkpoint, train
+from jaxcls import workdir as workdir_lib
 from jaxcls.data import augment as augment_lib
 from jaxcls.errors import UserError
-from tests.conftest import tiny_config, xla_cache  # pylint: disable=unused-import
+from tests.conftest import run_python, spawned, tiny_config
+from tests.conftest import xla_cache  # pylint: disable=unused-import
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIG = {'num_epochs': 2, 'checkpoint_every_steps': 4, 'log_every_steps': 2,
           'keep_checkpoints': 5}
 STEPS = 16
 CONFIG_FILE = f'''
-from tests.conftest import tiny_config, xla_cache  # pylint: disable=unused-import
+from tests.conftest import run_python, spawned, tiny_config
+from tests.conftest import xla_cache  # pylint: disable=unused-import
 
 def get_config():
   return tiny_config(**{CONFIG!r})
@@ -133,12 +138,12 @@ def _cli_env(xla_cache) -> dict:
           'JAX_COMPILATION_CACHE_DIR': str(xla_cache), 'PYTHONPATH': str(REPO)}
 
 
+@pytest.mark.slow  # two main.py processes: ~18 s; test_signal_* cover the same loop in process
 def test_sigterm_to_main_exits_0_and_the_same_command_resumes(reference, xla_cache, tmp_path):
   workdir = tmp_path / 'run'
   log = tmp_path / 'run.log'
-  with open(log, 'w') as out:
-    process = subprocess.Popen(_cli(workdir), stdout=out, stderr=subprocess.STDOUT,
-                               env=_cli_env(xla_cache), cwd=REPO)
+  with open(log, 'w') as out, spawned(_cli(workdir), stdout=out, stderr=subprocess.STDOUT,
+                                      env=_cli_env(xla_cache), cwd=REPO) as process:
     kill_resume.wait_for('[2] learning_rate=', process, log, 300)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=120) == 0, log.read_text()
@@ -149,13 +154,13 @@ def test_sigterm_to_main_exits_0_and_the_same_command_resumes(reference, xla_cac
   step = int(stopped[0].split('at step ')[1].split()[0])
   assert 2 <= step < STEPS and step in _steps(workdir)
   assert not (workdir / 'results.json').exists()
-  rerun = subprocess.run(_cli(workdir), capture_output=True, text=True, env=_cli_env(xla_cache),
-                         cwd=REPO, timeout=300, check=False)
+  rerun = run_python(*_cli(workdir)[1:], env=_cli_env(xla_cache))
   assert rerun.returncode == 0, rerun.stderr
   assert f'Resumed from {workdir}/checkpoints at step {step}' in rerun.stderr
   _assert_same(_variables(workdir), reference[1])
 
 
+@pytest.mark.slow  # four main.py processes: ~20 s (benchmarks/kill_resume.py runs twenty)
 def test_kill_9_at_random_moments_then_rerun_is_bitwise_exact(reference, xla_cache, tmp_path):
   """Two trials of benchmarks/kill_resume.py (the benchmark runs twenty), side by side."""
   env = _cli_env(xla_cache)
@@ -170,13 +175,14 @@ def test_results_and_config_are_written_atomically(tmp_path, monkeypatch):
   path = tmp_path / 'results.json'
   path.write_text('old')
 
-  def fail(self, target):
-    raise OSError('disk full')
+  def fail(src, dst):
+    raise OSError(errno.ENOSPC, 'No space left on device')
 
-  monkeypatch.setattr(type(checkpoint.epath.Path(tmp_path)), 'replace', fail)
-  with pytest.raises(OSError):
-    train._write_atomic(checkpoint.epath.Path(path), 'new')  # pylint: disable=protected-access
+  monkeypatch.setattr(workdir_lib.os, 'replace', fail)
+  with pytest.raises(UserError, match=r'cannot write .*results.json \(No space left on device\)'):
+    workdir_lib.write_atomic(checkpoint.epath.Path(path), 'new')
   assert path.read_text() == 'old'
+  assert sorted(p.name for p in tmp_path.iterdir()) == ['results.json']  # no temporary left
 
 
 # --- Corrupt checkpoints ---------------------------------------------------------------------
@@ -249,6 +255,109 @@ def test_failure_while_writing_a_checkpoint_names_the_directory(reference, tmp_p
   monkeypatch.undo()
   assert _steps(tmp_path) == [4]
   assert checkpoint.Checkpoints(str(tmp_path)).restore_meta(4)['step'] == 4
+
+
+def test_a_failed_asynchronous_write_names_its_own_step(reference, tmp_path, monkeypatch):
+  """Step 8's write fails in the background; the error (raised when step 12 is saved) names
+  step 8, and step 4 stays complete."""
+  del reference  # compiled
+  save, wait = ocp.CheckpointManager.save, ocp.CheckpointManager.wait_until_finished
+  started = []
+
+  def record(self, step, *args, **kwargs):
+    started.append(step)
+    return save(self, step, *args, **kwargs)
+
+  def fail_after_8(self):
+    wait(self)
+    if started and started[-1] == 8:
+      raise OSError(28, 'No space left on device')
+
+  monkeypatch.setattr(ocp.CheckpointManager, 'save', record)
+  monkeypatch.setattr(ocp.CheckpointManager, 'wait_until_finished', fail_after_8)
+  with pytest.raises(UserError, match=r'checkpoints: cannot save step 8 in .*No space left'):
+    train.train_and_evaluate(tiny_config(**CONFIG), str(tmp_path))
+  monkeypatch.undo()
+  assert 4 in _steps(tmp_path) and 12 not in _steps(tmp_path)
+
+
+def _in_a_mount_namespace(setup: str, command: list[str]) -> list[str]:
+  """`command` in a private mount namespace prepared by the shell line `setup` (skips the test
+  where this machine allows no mount namespace)."""
+  probe = subprocess.run(['unshare', '-m', '--map-root-user', 'true'], capture_output=True,
+                         check=False) if shutil.which('unshare') else None
+  if probe is None or probe.returncode:
+    pytest.skip('no private mount namespace here (unshare -m)')
+  return ['unshare', '-m', '--map-root-user', 'sh', '-c', f'{setup} && exec "$@"', 'sh',
+          *command]
+
+
+def test_read_only_checkpoints_end_in_one_line_and_the_process_exits(reference, xla_cache,
+                                                                    tmp_path):
+  workdir = tmp_path / 'run'
+  shutil.copytree(reference[0], workdir)
+  (workdir / 'results.json').unlink()
+  shutil.rmtree(workdir / 'checkpoints' / str(STEPS))  # the rerun must write step 16
+  ckpts = workdir / 'checkpoints'
+  command = _in_a_mount_namespace(
+      f'mount --bind {ckpts} {ckpts} && mount -o remount,ro,bind {ckpts}', _cli(workdir))
+  done = processes.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       env=_cli_env(xla_cache), cwd=REPO, timeout=300)
+  assert done.returncode == 2, done.stderr
+  assert 'Traceback' not in done.stderr
+  errors = [line for line in done.stderr.splitlines() if line.startswith('error:')]
+  assert errors == [errors[0]] and f'cannot save step {STEPS} in {ckpts}' in errors[0]
+  assert _steps(workdir) == [4, 8, 12]
+
+
+def test_an_unreadable_checkpoint_is_recovered_quietly(reference, xla_cache, tmp_path):
+  workdir = tmp_path / 'run'
+  shutil.copytree(reference[0], workdir)
+  (workdir / 'results.json').unlink()
+  (workdir / 'checkpoints' / str(STEPS) / 'state' / 'manifest.ocdbt').unlink()
+  done = processes.run(_cli(workdir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       env=_cli_env(xla_cache), cwd=REPO, timeout=300)
+  assert done.returncode == 0, done.stderr
+  assert 'Traceback' not in done.stderr and 'Event loop is closed' not in done.stderr
+  assert f'Resumed from {workdir}/checkpoints at step 12' in done.stderr
+  _assert_same(_variables(workdir), reference[1])
+
+
+def test_second_sigint_to_main_ends_it_at_once_and_the_rerun_resumes(reference, xla_cache,
+                                                                     tmp_path):
+  workdir = tmp_path / 'run'
+  log = tmp_path / 'run.log'
+  with open(log, 'w') as out, processes.spawned(_cli(workdir), stdout=out,
+                                                 stderr=subprocess.STDOUT,
+                                                 env=_cli_env(xla_cache), cwd=REPO) as process:
+    kill_resume.wait_for('[2] learning_rate=', process, log, 300)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=10) == -signal.SIGINT, log.read_text()
+  assert 'Traceback' not in log.read_text()
+  rerun = processes.run(_cli(workdir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                        env=_cli_env(xla_cache), cwd=REPO, timeout=300)
+  assert rerun.returncode == 0, rerun.stderr
+  _assert_same(_variables(workdir), reference[1])
+
+
+def test_a_signal_before_the_first_step_says_no_checkpoint_was_written(reference, tmp_path,
+                                                                       monkeypatch, caplog):
+  del reference  # compiled
+  start_loop = train.start_loop
+
+  def start_then_signal(run):
+    loop = start_loop(run)
+    os.kill(os.getpid(), signal.SIGTERM)
+    return loop
+
+  monkeypatch.setattr(train, 'start_loop', start_then_signal)
+  state = train.train_and_evaluate(tiny_config(**CONFIG), str(tmp_path))
+  assert int(state.step) == 0 and not _steps(tmp_path)
+  stopped = [r.getMessage() for r in caplog.records if 'Stopped by SIGTERM' in r.getMessage()]
+  assert stopped == ['Stopped by SIGTERM at step 0 of 16, before the first step, so no '
+                     'checkpoint was written; run the same command again to start.']
 
 
 # --- Non-finite steps ------------------------------------------------------------------------

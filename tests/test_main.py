@@ -2,27 +2,25 @@
 
 import pathlib
 import subprocess
-import sys
 
 import pytest
 
 import main
 from jaxcls import parallel, train
 from jaxcls.errors import UserError
-from tests.conftest import tiny_config
+from tests.conftest import run_python, tiny_config
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _main(*args: str) -> subprocess.CompletedProcess:
-  return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=REPO,
-                        timeout=120, check=False)
+  return run_python(*args, timeout=120)
 
 
 def test_run_passes_the_multi_process_flags_then_trains(monkeypatch, tmp_path):
   calls = []
   monkeypatch.setattr(parallel, 'initialize_distributed', lambda *a: calls.append(('init', a)))
-  monkeypatch.setattr(train, 'train_and_evaluate', lambda c, w: calls.append(('train', w)))
+  monkeypatch.setattr(train, 'train_and_evaluate', lambda c, w, **_: calls.append(('train', w)))
   assert main.run(tiny_config(), str(tmp_path), coordinator_address='host0:1234',
                   num_processes=2, process_id=1) == 0
   assert calls == [('init', ('host0:1234', 2, 1)), ('train', str(tmp_path))]
@@ -37,7 +35,7 @@ def test_run_passes_the_multi_process_flags_then_trains(monkeypatch, tmp_path):
 ])
 def test_run_turns_failures_into_one_line_and_a_status(monkeypatch, capsys, tmp_path, error,
                                                        status, line):
-  def fail(config, workdir):
+  def fail(config, workdir, **_):
     raise error
 
   monkeypatch.setattr(train, 'train_and_evaluate', fail)
@@ -71,3 +69,70 @@ def test_debug_shows_the_traceback(tmp_path):
                '--config.model.name=resnet19', '--debug')
   assert done.returncode != 0
   assert 'Traceback' in done.stderr and 'UserError' in done.stderr
+
+
+def test_help_exits_0_with_the_usage():
+  done = _main('main.py', '--help')
+  assert done.returncode == 0
+  assert 'Trains a model' in done.stdout and '--workdir' in done.stdout
+
+
+@pytest.mark.parametrize('spec,workdir', [
+    ('configs/shake26_96d.py', 'runs/shake26_96d'),
+    ('configs/resnet50b.py:sd,htd,cutmix', 'runs/resnet50b_sd_htd_cutmix'),
+    ('configs/resnet50b.py: sd , mixup0.2', 'runs/resnet50b_sd_mixup0.2'),
+    ('/abs/path/my config.py:a/b', 'runs/my_config_a_b'),
+])
+def test_default_workdir_names_the_config_and_its_variants(spec, workdir):
+  assert main.default_workdir(spec) == workdir
+
+
+def test_without_workdir_the_default_is_the_first_log_line(monkeypatch, tmp_path):
+  """`python main.py --config configs/shake26_96d.py`, as the design card gives it."""
+  monkeypatch.chdir(tmp_path)
+  done = _main(str(main.__file__), '--config=' + str(REPO / 'configs/shake26_96d.py'),
+               '--config.model.base_width=0')  # stops at the checks, after the first lines
+  lines = [l for l in done.stderr.splitlines() if l.strip()]
+  assert lines[0].endswith('] Workdir: runs/shake26_96d (the default for this config; '
+                           '--workdir=DIR chooses another)'), lines
+  assert lines[-1] == 'error: model.base_width: must be an integer from 1 to 2147483647, got 0'
+
+
+def test_the_config_is_one_log_line_unless_print_config(monkeypatch, capsys, tmp_path):
+  monkeypatch.setattr(train, 'train_and_evaluate', lambda c, w, **_: None)
+  logged = []
+  monkeypatch.setattr(main.logging, 'info', lambda fmt, *a: logged.append(fmt % a))
+  config = tiny_config()
+  assert main.run(config, str(tmp_path), config_spec='configs/x.py:a',
+                  overrides={'optim.lr': 0.5}) == 0
+  assert logged == [f'Workdir: {tmp_path}',
+                    f'Config: configs/x.py:a with --config.optim.lr=0.5; every field is written '
+                    f'to {tmp_path}/config.json (--print_config also logs them).']
+  logged.clear()
+  assert main.run(config, str(tmp_path), print_config=True) == 0
+  assert logged[1].startswith('Config the config:\n') and 'batch_size: 32' in logged[1]
+
+
+def test_run_expands_the_tilde_in_the_workdir_and_every_path_field(monkeypatch, tmp_path):
+  monkeypatch.setenv('HOME', str(tmp_path))
+  seen = []
+  monkeypatch.setattr(train, 'train_and_evaluate', lambda c, w, **_: seen.append((c, w)))
+  config = tiny_config(**{'init_from': '~/other', 'dataset.cache_dir': '~/cache'})
+  assert main.run(config, '~/runs/a') == 0
+  config, workdir = seen[0]
+  assert workdir == f'{tmp_path}/runs/a'
+  assert (config.init_from, config.dataset.cache_dir) == (f'{tmp_path}/other', f'{tmp_path}/cache')
+
+
+def test_a_platform_that_cannot_start_is_one_line(monkeypatch, capsys, tmp_path):
+  def fail():
+    raise AssertionError()  # what jax.devices() raises for JAX_PLATFORMS=cuda without a GPU
+
+  monkeypatch.setattr(parallel.jax, 'devices', fail)
+  monkeypatch.setattr(parallel, 'requested_platforms', lambda: 'cuda')
+  monkeypatch.setattr(parallel, '_available_devices', lambda: 'cpu (1 device)')
+  assert main.run(tiny_config(), str(tmp_path)) == 2
+  assert capsys.readouterr().err == (
+      "error: JAX_PLATFORMS=cuda: JAX cannot start 'cuda' on this machine (no cuda device was "
+      'found); what starts here: cpu (1 device); unset JAX_PLATFORMS to use it (or install the '
+      'jax plugin for your accelerator)\n')

@@ -1,8 +1,6 @@
 """Tests for jaxcls.data.mixing: Mixup and CutMix recovered sample by sample, targets, configs."""
 
 import os
-import subprocess
-import sys
 import textwrap
 
 import jax
@@ -14,6 +12,7 @@ import pytest
 from configs import default
 from jaxcls.data import mixing
 from jaxcls.errors import UserError
+from tests.conftest import run_python
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -250,7 +249,6 @@ _SHARDED_SCRIPT = textwrap.dedent('''
 def test_sharded_batch_gives_the_same_draws_as_one_device():
   env = dict(os.environ, JAX_PLATFORMS='cpu')
   env['PYTHONPATH'] = os.pathsep.join(filter(None, [ROOT, env.get('PYTHONPATH')]))
-  result = subprocess.run([sys.executable, '-c', _SHARDED_SCRIPT], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+  result = run_python('-c', _SHARDED_SCRIPT, cwd=ROOT, env=env)
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'sharded == single' in result.stdout

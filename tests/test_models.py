@@ -9,16 +9,18 @@ import pytest
 
 from jaxcls.errors import UserError
 from jaxcls.models import count_params, create_model, layers, list_models, weight_decay_mask
-from jaxcls.models import dpn, mobilenet_v2, wrn
+from jaxcls.models import __main__ as models_cli
+from jaxcls.models import dpn, macs, mobilenet_v2, registry, wrn
 
 MODELS = [
     'densenet100k12', 'densenet100k16', 'densenet160k12', 'densenet190k40', 'densenet250k12',
     'densenet250k24', 'dpn', 'mobilenetv2', 'pyramidnet110_a270', 'pyramidnet110_a48',
-    'pyramidnet110_a84', 'pyramidnet164_a270_bn', 'pyramidnet200_a240_bn',
-    'pyramidnet236_a220_bn', 'pyramidnet272_a200_bn', 'resnet101b', 'resnet152b', 'resnet170b', 'resnet18',
-    'resnet34', 'resnet35b', 'resnet50b', 'resnext101_c32', 'resnext152_c32', 'resnext50_c32',
+    'pyramidnet110_a84', 'pyramidnet164_a270_bn', 'pyramidnet200_a240_bn', 'pyramidnet236_a220_bn',
+    'pyramidnet272_a200_bn', 'resnest50d', 'resnet101b', 'resnet101b_ibn_a', 'resnet152b',
+    'resnet170b', 'resnet18', 'resnet34', 'resnet35b', 'resnet35b_ibn_a', 'resnet50_ibn_a',
+    'resnet50b', 'resnet50b_ibn_a', 'resnext101_c32', 'resnext152_c32', 'resnext50_c32',
     'senet101', 'senet152', 'senet35', 'senet50', 'shake_shake26_2x64d', 'shake_shake26_2x96d',
-    'wideresnet18', 'wrn28_10',
+    'tresnet_m', 'wideresnet18', 'wrn28_10',
 ]
 
 
@@ -59,6 +61,71 @@ def test_bad_choice_value_names_the_field_and_the_choices(field, value, allowed)
 def test_bad_survival_prob_is_a_user_error():
   with pytest.raises(UserError, match=r'^model\.survival_prob: '):
     create_model('resnet50b', survival_prob=0.0)
+
+
+def _zeroed(value):
+  """`value` with its first number set to 0 (inside nested tuples too)."""
+  if isinstance(value, tuple):
+    return (_zeroed(value[0]),) + value[1:]
+  return 0
+
+
+@pytest.mark.parametrize('name', MODELS)
+def test_every_size_field_of_every_family_refuses_zero_and_floats_refuse_nan(name):
+  """The registry's generic checks, for each registered model (new families included)."""
+  preset = create_model(name)
+  for field in registry.model_fields(preset):
+    value = getattr(preset, field)
+    if field == 'num_classes':
+      continue
+    if registry.SIZE_FIELD.search(field) and value is not None:
+      with pytest.raises(UserError, match=rf'^model\.{field}: must be an integer from 1 to '):
+        create_model(name, **{field: _zeroed(value)})
+      fractional = (2.5,) + value[1:] if isinstance(value, tuple) else 2.5
+      with pytest.raises(UserError, match=rf'^model\.{field}: {name!r} needs integers here'):
+        create_model(name, **{field: fractional})
+    elif isinstance(value, float):
+      with pytest.raises(UserError, match=rf'^model\.{field}: must be '):
+        create_model(name, **{field: float('nan')})
+
+
+@pytest.mark.parametrize('name,fields,message', [
+    ('resnet18', {'base_width': 0, 'stem_width': 0}, r"^model\.base_width: must be an integer "
+                                                     r"from 1 to 2147483647, got 0$"),
+    ('resnet18', {'se_reduction': -1}, r'^model\.se_reduction: must be an integer from 0 '),
+    ('wrn28_10', {'dropout_rate': 1.0}, r'^model\.dropout_rate: must be in \[0, 1\), got 1.0$'),
+    ('mobilenetv2', {'width_mult': 0.0}, r'^model\.width_mult: must be a finite number > 0'),
+    ('densenet100k12', {'reduction': float('inf')}, r'^model\.reduction: must be a finite '),
+    ('dpn', {'growth_rates': (16, 0, 64)}, r'^model\.growth_rates: must be an integer from 1 '
+                                           r'to 2147483647 in every entry, got \(16, 0, 64\)$'),
+])
+def test_numbers_out_of_range_name_the_field(name, fields, message):
+  with pytest.raises(UserError, match=message):
+    create_model(name, **fields)
+
+
+@pytest.mark.parametrize('name,fields,message', [
+    ('densenet100k12', {'depth': 101}, r'^model\.depth: DenseNet-BC needs depth = 6n \+ 4'),
+    ('shake_shake26_2x96d', {'depth': 27}, r'^model\.depth: Shake-Shake needs depth = 6n \+ 2'),
+    ('resnet18', {'base_width': 8, 'stem_width': 64}, r'^model\.stem_width: 64 exceeds'),
+    ('mobilenetv2', {'blocks': ((1, 16, 1, 0),)}, r'^model\.blocks: every row is \(t, c, n, s\) '
+                                                  r'with stride s = 1 or 2'),
+    ('mobilenetv2', {'width_mult': 0.01}, r"^model: 'mobilenetv2' cannot be built with "
+                                          r'model\.width_mult=0\.01 \(ZeroDivisionError: '),
+])
+def test_check_buildable_runs_the_family_checks_without_computing(name, fields, message):
+  with pytest.raises(UserError, match=message):
+    registry.check_buildable(name, **fields)
+
+
+def test_check_buildable_traces_only_a_modified_preset(monkeypatch):
+  """The presets are built by the tests; a deep DenseNet's trace takes seconds."""
+  monkeypatch.setattr(macs, 'abstract_variables', lambda *a: 1 / 0)
+  registry.check_buildable('resnet18')
+  registry.check_buildable('resnet18', base_width=16, stage_sizes=[2, 2, 2, 2], dtype='bfloat16')
+  with pytest.raises(UserError, match=r"^model: 'resnet18' cannot be built with "
+                                      r'model\.base_width=8 \(ZeroDivisionError'):
+    registry.check_buildable('resnet18', base_width=8)
 
 
 def test_overrides_apply_none_is_ignored_lists_become_tuples():
@@ -428,3 +495,35 @@ def test_bfloat16_compute_float32_storage(overrides):
   bf16 = jnp.dtype(jnp.bfloat16)
   assert conv_dtypes == {('conv_general_dilated', bf16), ('dot_general', bf16)}
   assert jaxpr.out_avals[0].dtype == jnp.float32
+
+
+# --- python -m jaxcls.models.
+
+def test_models_cli_counts_the_models_a_word_picks(capsys):
+  assert models_cli.main(['resnet34', 'resnet18']) == 0
+  assert capsys.readouterr().out.splitlines() == [
+      '| model | family | params | batch_stats | MACs (M) |', '|---|---|--:|--:|--:|',
+      '| `resnet18` | ResNetV2 (resnet_v2) | 690,266 | 1,952 | 34.65 |',
+      '| `resnet34` | ResNetV2 (resnet_v2) | 1,323,418 | 3,808 | 72.40 |',  # seed A: 1,327,226
+      '| `wideresnet18` | ResNetV2 (resnet_v2) | 11,182,410 | 23,168 | 609.96 |']  # 'resnet18'
+
+
+def test_models_cli_counts_on_another_input():
+  """Seed B's Shake-Shake-26 2x96d on Fashion-MNIST: 26,330,026 trainable params."""
+  table = models_cli.zoo.registry_table(['shake_shake26_2x96d'], (1, 28, 28, 1))
+  assert '| 26,330,026 |' in table
+
+
+def test_models_cli_lists_every_model_without_counting(capsys, monkeypatch):
+  monkeypatch.setattr(models_cli.zoo, 'count_params', lambda *a: 1 / 0)
+  assert models_cli.main(['--no-counts']) == 0
+  lines = capsys.readouterr().out.splitlines()
+  assert lines[:2] == ['| model | family |', '|---|---|']
+  assert [line.split('`')[1] for line in lines[2:]] == MODELS
+  assert '| `wrn28_10` | WideResNet (wrn) |' in lines
+
+
+def test_models_cli_unknown_word_is_a_user_error():
+  with pytest.raises(UserError, match=r"^no registered model contains 'vgg'; the models are: "
+                                      r'densenet100k12, '):
+    models_cli.main(['vgg'])

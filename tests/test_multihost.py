@@ -18,6 +18,7 @@ import jax
 import numpy as np
 import pytest
 
+from benchmarks import processes
 from jaxcls import checkpoint, parallel, train
 from jaxcls.errors import UserError
 from tests.conftest import tiny_config
@@ -57,40 +58,41 @@ def _main(tmp_path, workdir: str, devices: int, *flags: str) -> subprocess.Popen
   env = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'PYTHONPATH': str(REPO),
          'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}'}
   log = open(tmp_path / f'{pathlib.Path(workdir).name}-{len(flags)}-{flags[-1:]}.log', 'w')
-  return subprocess.Popen([sys.executable, str(REPO / 'main.py'), f'--config={config}',
-                           f'--workdir={workdir}', *flags], stdout=log,
-                          stderr=subprocess.STDOUT, env=env, cwd=REPO)
+  return processes.popen([sys.executable, str(REPO / 'main.py'), f'--config={config}',
+                         f'--workdir={workdir}', *flags], stdout=log,
+                         stderr=subprocess.STDOUT, env=env, cwd=REPO)
 
 
 def _collectives_unavailable() -> str:
   """Why two CPU processes cannot all-reduce here ('' when they can)."""
   port = _free_port()
-  probes = [subprocess.Popen([sys.executable, '-c', PROBE, f'localhost:{port}', str(i)],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             env={**os.environ, 'JAX_PLATFORMS': 'cpu'}) for i in range(2)]
+  probes = [processes.popen([sys.executable, '-c', PROBE, f'localhost:{port}', str(i)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, 'JAX_PLATFORMS': 'cpu'}) for i in range(2)]
   try:
     outputs = [p.communicate(timeout=120)[0] for p in probes]
   except subprocess.TimeoutExpired:
     return 'two CPU processes did not finish an all-reduce in 120 s'
   finally:
     for p in probes:
-      p.kill()
+      processes.kill_group(p)
   failed = [o for p, o in zip(probes, outputs) if p.returncode]
   return failed[0].strip().splitlines()[-1] if failed else ''
 
 
+@pytest.mark.slow  # three main.py processes compiling at once: ~4 minutes on 2 busy cores
 def test_two_processes_of_two_devices_train_like_one_of_four(tmp_path):
   port = _free_port()
   many, one = tmp_path / 'two_processes', tmp_path / 'one_process'
-  processes = [_main(tmp_path, str(many), 2, f'--coordinator_address=localhost:{port}',
-                     '--num_processes=2', f'--process_id={i}') for i in range(2)]
-  processes.append(_main(tmp_path, str(one), 4))
+  running = [_main(tmp_path, str(many), 2, f'--coordinator_address=localhost:{port}',
+                  '--num_processes=2', f'--process_id={i}') for i in range(2)]
+  running.append(_main(tmp_path, str(one), 4))
   try:
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
-      codes = list(pool.map(lambda p: p.wait(timeout=400), processes))
+      codes = list(pool.map(lambda p: p.wait(timeout=400), running))
   finally:
-    for p in processes:
-      p.kill()
+    for p in running:
+      processes.kill_group(p)
   logs = {p.name: p.read_text()[-3000:] for p in tmp_path.glob('*.log')}
   if codes[:2] != [0, 0] and (reason := _collectives_unavailable()):
     pytest.skip(f'CPU collectives (gloo) unavailable: {reason}')

@@ -4,14 +4,12 @@ config to a run, learning-curve plots and the generated docs/RESULTS.md."""
 import json
 import os
 import pathlib
-import subprocess
-import sys
 
 import pytest
 
 from jaxcls import report
 from jaxcls.errors import UserError
-from tests.conftest import tiny_config
+from tests.conftest import run_python, tiny_config
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -73,11 +71,36 @@ def test_workdir_row_reads_results_and_computes_counts_from_its_config(tmp_path)
                      {'test_accuracy': 0.95564, 'train_images_per_sec': 2171.4})
   row = report.row_from_target(workdir)
   facts = report.config_facts(config)
-  assert row.cells() == ['tiny (resnet18)', '95.56%', '4.44%', f'{facts.params:,}',
+  assert row.cells() == ['tiny (resnet18 (modified: stage_sizes=(1, 1, 1, 1), base_width=4, stem_width=4, convention=torch))', '95.56%', '4.44%', f'{facts.params:,}',
                          report.format_macs(facts.macs), '2,171']
   # Digits are 32x32x1: the stem has one input channel.
   assert facts.params == report.model_facts('resnet18', report.model_overrides(config),
                                             (32, 32, 1), 10).params
+
+
+def test_a_run_with_a_modified_model_says_so_and_counts_its_own_params(tmp_path):
+  """shake26_96d narrowed to base width 16 is not the published 26,330,026-param network."""
+  config = report.load_config('configs/shake26_96d.py')
+  config.model.base_width = 16
+  workdir = _workdir(tmp_path / 'narrow', config, {'test_accuracy': 0.9})
+  row = report.row_from_target(workdir)
+  assert row.cells()[0] == 'narrow (shake_shake26_2x96d (modified: base_width=16))'
+  assert row.cells()[3] == '735,226'
+  assert report.run_label(config) == 'shake_shake26_2x96d (modified: base_width=16)'
+  assert report.run_label(report.load_config('configs/shake26_96d.py')) == 'shake_shake26_2x96d'
+  config.model.dtype = 'bfloat16'  # precision is not architecture
+  config.model.base_width = 96
+  assert report.run_label(json.loads(config.to_json())) == 'shake_shake26_2x96d'
+
+
+@pytest.mark.parametrize('target,label', [
+    ('configs/quickstart.py',
+     'resnet18 (modified: stage_sizes=(1, 1, 1, 1), base_width=8, stem_width=8)'),
+    ('configs/resnet50b.py:sd,mish', 'resnet50b (modified: activation=mish, survival_prob=0.7)'),
+    ('configs/mobilenetv2.py', 'mobilenetv2'),
+])
+def test_run_label_names_the_fields_that_differ_from_the_preset(target, label):
+  assert report.run_label(report.load_config(target)) == label
 
 
 def test_unfinished_workdir_shows_dashes(tmp_path):
@@ -128,8 +151,7 @@ def test_bad_targets_are_one_line_user_errors(tmp_path):
   (tmp_path / 'empty').mkdir()
   with pytest.raises(UserError, match=r'config\.json'):
     report.main([str(tmp_path / 'empty')])
-  result = subprocess.run([sys.executable, '-m', 'jaxcls.report', 'configs/nope.py'], cwd=REPO,
-                          capture_output=True, text=True, check=False)
+  result = run_python('-m', 'jaxcls.report', 'configs/nope.py')
   assert result.returncode == 2
   assert result.stderr.startswith("error: target 'configs/nope.py'")
   assert len(result.stderr.strip().splitlines()) == 1
@@ -159,7 +181,7 @@ def test_plot_has_one_labelled_line_per_run_by_epoch_and_by_session_time(tmp_pat
   seconds = [t for _, t, _ in scalars['eval_accuracy']]
   assert seconds == sorted(seconds) and seconds[-1] < 60  # no gap between the sessions
   path = tmp_path / 'curves.png'
-  assert report.plot_runs(workdirs, str(path)) == ['a (resnet18)', 'b (resnet18)']
+  assert report.plot_runs(workdirs, str(path)) == [f'{name} (resnet18 (modified: stage_sizes=(1, 1, 1, 1), base_width=4, stem_width=4, convention=torch))' for name in 'ab']
   assert path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
 

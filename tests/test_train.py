@@ -5,8 +5,6 @@ import logging
 import os
 import pathlib
 import shutil
-import subprocess
-import sys
 import textwrap
 
 import jax
@@ -16,7 +14,7 @@ from absl import logging as absl_logging
 
 from jaxcls import train
 from jaxcls.errors import UserError
-from tests.conftest import tiny_config
+from tests.conftest import run_python, tiny_config
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -114,6 +112,7 @@ _SHARDED = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow  # a 4-device main.py subprocess compiles its own step: ~25 s
 def test_sharded_step_equals_single_device(tmp_path):
   # Two steps (momentum included) with every random stream in use: mixing, drop path, crops.
   overrides = {'num_epochs': 1, 'dataset.train_split': 'train[:64]', 'mix.name': 'mixup',
@@ -122,7 +121,8 @@ def test_sharded_step_equals_single_device(tmp_path):
   script = _SHARDED.format(repo=str(REPO), workdir=str(tmp_path / 'sharded'), out=str(out),
                            config=overrides)
   env = {**os.environ, 'JAX_PLATFORMS': 'cpu'}
-  subprocess.run([sys.executable, '-c', script], check=True, env=env, cwd=REPO)
+  done = run_python('-c', script, env=env)
+  assert done.returncode == 0, done.stderr[-3000:]
   single = train.train_and_evaluate(tiny_config(**overrides), str(tmp_path / 'single'))
   sharded = np.load(out)
   for i, a in enumerate(_leaves(single)):

@@ -40,12 +40,15 @@ class Source(abc.ABC):
     class_names: one name per class id, or None when the source has no names.
     reads_split_strings: True when `decode` takes a whole split string (`train[:10%]+test`) and
       slices it itself (TFDS); False when it takes a base split name and the caller slices.
+    split_classes: base split name -> the class names found in it, for sources where splits
+      can disagree (image folders); None where every split shares one label set.
   """
 
   split_sizes: Mapping[str, int]
   num_classes: int
   class_names: tuple[str, ...] | None
   reads_split_strings: bool = False
+  split_classes: Mapping[str, frozenset[str]] | None = None
 
   @abc.abstractmethod
   def cache_key(self, split: str) -> dict[str, Any] | None:

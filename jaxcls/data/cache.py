@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 import zipfile
+import zlib
 
 from absl import logging
 import numpy as np
@@ -28,8 +29,8 @@ ENV_VAR = 'JAXCLS_CACHE_DIR'
 
 
 def default_dir() -> str:
-  """`$JAXCLS_CACHE_DIR`, else `~/.cache/jaxcls`."""
-  return os.environ.get(ENV_VAR) or os.path.join(os.path.expanduser('~'), '.cache', 'jaxcls')
+  """`$JAXCLS_CACHE_DIR` (`~` expanded), else `~/.cache/jaxcls`."""
+  return os.path.expanduser(os.environ.get(ENV_VAR) or os.path.join('~', '.cache', 'jaxcls'))
 
 
 def path_for(cache_dir: str, key: Mapping[str, Any]) -> str:
@@ -90,7 +91,7 @@ def load_or_build(
       logging.info('Loaded %s from cache %s (%d images, %.2f s).', what, path, len(data.labels),
                    time.perf_counter() - start)
       return data
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
       logging.warning('Ignoring unreadable cache file %s (%s); decoding again.', path, e)
   logging.info('Decoding %s (not cached yet).', what)
   start = time.perf_counter()

@@ -6,6 +6,8 @@ wrong:
 
 * Class ids index the sorted union of class-folder names over all splits, so train and test agree
   even when a split lacks a class (CIFAR-10's alphabetical order is its standard label order).
+  The eval split may lack a class but not add one (`cat,dog` trained, `Cat,dog` evaluated would
+  cap the accuracy unseen): `load_dataset` refuses that, naming the classes.
 * Within a split, files are sorted by name inside each class and the classes are interleaved:
   the k-th image of every class, then the (k+1)-th. A class-major order would make a prefix slice
   such as `train[:45000]` drop whole classes; interleaved, every slice keeps the class balance.
@@ -49,7 +51,7 @@ def _decode_image(data: bytes, member: str) -> np.ndarray:
       if image.mode in _COLOUR_MODES:
         return np.asarray(image if image.mode == 'RGB' else image.convert('RGB'))
       mode = image.mode
-  except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+  except (OSError, SyntaxError, ValueError, zlib.error, Image.DecompressionBombError) as e:
     raise UserError(f'dataset.path: cannot decode image {member!r} ({e}); fix or remove the '
                     'file') from e
   raise UserError(f'dataset.path: image {member!r} has mode {mode!r}; only 8-bit grayscale or '
@@ -78,7 +80,11 @@ class FolderSource(Source):
       members = list(self._stats)
     elif zipfile.is_zipfile(self._path):
       # Kept open: reading the central directory of 60,000 members takes 0.5 s.
-      self._zip = zipfile.ZipFile(self._path)
+      try:
+        self._zip = zipfile.ZipFile(self._path)
+      except (OSError, zipfile.BadZipFile) as e:  # is_zipfile reads only the end record
+        raise UserError(f'dataset.path: cannot read the zip file {path!r} ({e}); download or '
+                        'build it again') from e
       members = [m for m in self._zip.namelist() if not m.endswith('/')]
     else:
       raise UserError(f'dataset.path: {path!r} is neither a directory nor a .zip file; give an '
@@ -109,6 +115,7 @@ class FolderSource(Source):
       split, label, _ = parts[-3:]
       per_split.setdefault(split, {}).setdefault(label, []).append(member)
 
+    self.split_classes = {split: frozenset(classes) for split, classes in per_split.items()}
     self.class_names = tuple(sorted({c for classes in per_split.values() for c in classes}))
     self.num_classes = len(self.class_names)
     class_id = {name: i for i, name in enumerate(self.class_names)}

@@ -10,6 +10,7 @@ is the largest label over both splits plus one.
 import gzip
 import os
 from typing import Any
+import zlib
 
 import numpy as np
 
@@ -37,7 +38,8 @@ def read_idx(path: str, ndim: int) -> np.ndarray:
     else:
       with open(path, 'rb') as f:
         data = f.read()
-  except (OSError, EOFError) as e:  # gzip: BadGzipFile is an OSError, truncation an EOFError
+  # gzip: a bad header or CRC is an OSError, truncation an EOFError, a corrupt body zlib.error.
+  except (OSError, EOFError, zlib.error) as e:
     raise UserError(f'dataset.path: cannot read idx file {path!r} ({e}); download it again') from e
   header = 4 + 4 * ndim
   if len(data) < header:

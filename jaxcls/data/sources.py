@@ -77,6 +77,28 @@ def _concatenate(parts: list[tuple[str, LabeledImages]], field: str) -> LabeledI
                        np.concatenate([p.labels for p in unified]))
 
 
+def _check_class_sets(source: Source, resolved: dict[str, list[splits.Slice] | None]) -> None:
+  """The eval split's classes must all be trained: a split may lack a class, not add one.
+
+  Only sources whose base splits name their classes apart (image folders) can disagree.
+  """
+  per_split = source.split_classes
+  if per_split is None or None in resolved.values():
+    return
+  classes = {field: set().union(*(per_split[s.split] for s in slices))
+             for field, slices in resolved.items()}
+  added = classes['eval_split'] - classes['train_split']
+  if added:
+    folders = lambda field: '+'.join(sorted({f'{s.split}/' for s in resolved[field]}))
+    only_train = classes['train_split'] - classes['eval_split']
+    raise UserError(
+        f'dataset.path: classes {", ".join(sorted(added))} are only in the eval split '
+        f'({folders("eval_split")})' + (f', classes {", ".join(sorted(only_train))} only in '
+                                        f'the train split ({folders("train_split")})'
+                                        if only_train else '')
+        + '; a split may lack a class but not add one, so rename the class folders to match')
+
+
 def load_dataset(
     config: ml_collections.ConfigDict,
 ) -> tuple[LabeledImages, LabeledImages, DatasetInfo]:
@@ -98,6 +120,7 @@ def load_dataset(
   specs = {field: getattr(config, field) for field in _FIELDS}
   resolved = {field: splits.resolve(spec, f'dataset.{field}', source.split_sizes)
               for field, spec in specs.items()}
+  _check_class_sets(source, resolved)
   cache_dir = os.path.expanduser(config.cache_dir) if config.cache_dir else cache.default_dir()
 
   bases: dict[str, LabeledImages] = {}  # decoded base splits, shared by train and eval
@@ -113,14 +136,15 @@ def load_dataset(
   for field, spec in specs.items():
     slices = resolved[field]
     if source.reads_split_strings:
-      key = source.cache_key(spec)
+      split = splits.tfds_spec(spec, slices)
+      key = source.cache_key(split)
       if slices is None or key is None:
         logging.info('Not caching %s split %r: TFDS reports no split sizes or files (as under '
                      'tfds.testing.mock_data).', config.name, spec)
-        data = source.decode(spec)
+        data = source.decode(split)
       else:
         data = cache.load_or_build(cache_dir, key, splits.num_examples(slices),
-                                   functools.partial(source.decode, spec))
+                                   functools.partial(source.decode, split))
     else:
       parts = [(s.split, LabeledImages(base(s.split).images[s.start:s.stop],
                                        base(s.split).labels[s.start:s.stop])) for s in slices]

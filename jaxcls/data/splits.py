@@ -4,6 +4,11 @@ Parsing and slice arithmetic are TFDS's own (`tfds.core.ReadInstruction.from_spe
 .to_absolute(split_infos)`), so a split string means the same thing here as in `tfds.load`:
 percentages round to the closest example, negative bounds count from the end, `all` is every
 split. Offline sources describe each base split as one shard, so `train[1shard:]` is empty there.
+
+One correction: TFDS loses the sign of a negative percent bound that rounds to zero examples
+(`train[-1%:]` of 30 examples is the last 0.3 of an example, so none; TFDS reads the bound as
+0 and selects all 30, and `train[:-1%]` none instead of all). `resolve` puts such a bound at the
+end of the split, and `tfds_spec` hands TFDS the corrected slices as absolute indices.
 Importing `tensorflow_datasets` does not import TensorFlow; it is still deferred to the first
 call, as it costs about 0.3 s.
 """
@@ -68,17 +73,45 @@ def resolve(spec: str, field: str, split_sizes: Mapping[str, int]) -> list[Slice
       name: tfds.core.SplitInfo(name=name, shard_lengths=[size], num_bytes=0)
       for name, size in split_sizes.items()
   }
-  try:
-    absolute = instruction.to_absolute(split_infos)
-  except ValueError as e:
-    raise UserError(f'{field}: bad split {spec!r} ({_reason(e)}){hint}') from e
-  slices = [
-      Slice(a.splitname, a.from_ or 0, split_sizes[a.splitname] if a.to is None else a.to)
-      for a in absolute
-  ]
+  slices = []
+  for part in _parts(instruction):
+    try:
+      absolute = part.to_absolute(split_infos)
+    except ValueError as e:
+      raise UserError(f'{field}: bad split {spec!r} ({_reason(e)}){hint}') from e
+    for a in absolute:
+      size = split_sizes[a.splitname]
+      start, stop = a.from_ or 0, size if a.to is None else a.to
+      if _negative_percent_rounding_to_zero(part, 'from_', size):
+        start = size
+      if _negative_percent_rounding_to_zero(part, 'to', size):
+        stop = size
+      slices.append(Slice(a.splitname, start, stop))
   if num_examples(slices) == 0:
     raise UserError(f'{field}: split {spec!r} selects no examples{hint}')
   return slices
+
+
+def _parts(instruction) -> list:
+  """The instructions that `a+b+c` adds, left to right (an `all` stays one part)."""
+  if hasattr(instruction, 'left') and hasattr(instruction, 'right'):  # TFDS's _SplitAdd
+    return _parts(instruction.left) + _parts(instruction.right)
+  return [instruction]
+
+
+def _negative_percent_rounding_to_zero(part, bound: str, size: int) -> bool:
+  """Whether `part`'s bound is a negative percentage that TFDS rounds to 0 examples."""
+  value = getattr(part, bound, None)
+  return (getattr(part, 'unit', None) == '%' and value is not None and value < 0
+          and round(value * size / 100) == 0)
+
+
+def tfds_spec(spec: str, slices: list[Slice] | None) -> str:
+  """The split string to give TFDS for `spec` resolved to `slices`: `spec` itself, or, where
+  `resolve` corrected a negative percent bound, the slices as absolute indices."""
+  if slices is None or not re.search(r'-[\d_.]+%', spec):
+    return spec
+  return '+'.join(f'{s.split}[{s.start}:{s.stop}]' for s in slices)
 
 
 def num_examples(slices: list[Slice]) -> int:

@@ -1,13 +1,19 @@
 """TFDS image-classification datasets (`cifar10`, `cifar100`, `fashion_mnist`, ...).
 
-The split string goes to TFDS unchanged; it is checked first against the builder's split sizes so
-that a typo names the config field. Examples are read in batches through `tfds.as_numpy`, never
-with `batch_size=-1`: under `tfds.testing.mock_data` that aborts the process (TF 2.21).
+The split string goes to TFDS unchanged (but for `splits.tfds_spec`'s correction); it is checked
+first against the builder's split sizes so that a typo names the config field. A dataset that is
+not prepared yet is downloaded, but only after its download hosts (from the checksums TFDS ships)
+answered within seconds: offline, TFDS would retry for minutes before failing. Examples are
+read in batches through `tfds.as_numpy`, never with `batch_size=-1`: under
+`tfds.testing.mock_data` that aborts the process (TF 2.21).
 TensorFlow is imported only here, and GPUs are hidden from it before it touches a device, so it
 never takes accelerator memory that JAX needs.
 """
 
+import os
+import socket
 from typing import Any
+import urllib.parse
 
 from absl import logging
 import numpy as np
@@ -19,6 +25,13 @@ _BATCH = 1024
 _OFFLINE_HINT = ("for data on disk set dataset.source='folder' (an image-folder directory or "
                  "zip) or 'idx' (MNIST-style idx files) with dataset.path, or "
                  "dataset.source='embedded' with dataset.name='digits'")
+_OFFLINE_EXAMPLE = ('--config.dataset.source=folder --config.dataset.path=cifar10-jpeg.zip (an '
+                    'image-folder tree split/class/image.png, directory or zip) or '
+                    '--config.dataset.source=idx --config.dataset.path=fashion_mnist/ (MNIST-style '
+                    'idx files), as in the README\'s Data section')
+_PROBE_TIMEOUT_S = 3.0
+_PROXY_VARIABLES = ('https_proxy', 'http_proxy', 'all_proxy', 'HTTPS_PROXY', 'HTTP_PROXY',
+                    'ALL_PROXY')
 
 
 def import_tfds():
@@ -30,6 +43,26 @@ def import_tfds():
     logging.warning('TensorFlow devices were initialised before jaxcls could hide the GPUs.')
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   return tfds
+
+
+def unreachable_host(urls: list[str], timeout: float = _PROBE_TIMEOUT_S) -> str | None:
+  """The first `host (reason)` among `urls` that takes no TCP connection within `timeout`
+  seconds, or None. Behind a proxy (the *_proxy variables) hosts are not probed: only the proxy
+  knows."""
+  if any(os.environ.get(v) for v in _PROXY_VARIABLES):
+    return None
+  seen = set()
+  for url in urls:
+    parts = urllib.parse.urlsplit(url)
+    address = (parts.hostname, parts.port or (443 if parts.scheme == 'https' else 80))
+    if not parts.hostname or address in seen:
+      continue
+    seen.add(address)
+    try:
+      socket.create_connection(address, timeout=timeout).close()
+    except OSError as e:
+      return f'{parts.hostname} ({e.strerror or e})'
+  return None
 
 
 def _size_and_mtime(path) -> tuple[int, int]:
@@ -67,6 +100,18 @@ class TfdsSource(Source):
       raise UserError(f'dataset.name: TFDS dataset {name!r} has images of shape {image.shape} '
                       f'and dtype {np.dtype(image.np_dtype)}; only fixed-size uint8 images work')
     if not builder.is_prepared():
+      searched = os.path.dirname(os.path.dirname(builder.data_dir))  # above name/version
+      # The URLs come from the checksum files TFDS ships, so listing them needs no network.
+      # Under tfds.testing.mock_data nothing is downloaded, so nothing is probed.
+      download = type(builder).download_and_prepare
+      mocked = download.__module__.startswith('tensorflow_datasets.testing')
+      unreachable = None if mocked else unreachable_host(list(builder.url_infos or {}))
+      if unreachable:
+        raise UserError(f'dataset.data_dir: TFDS dataset {name!r} is not prepared in data_dir '
+                        f'{searched} and its download host {unreachable} is unreachable; '
+                        f'for data on disk use {_OFFLINE_EXAMPLE}, or prepare it where there '
+                        f'is network (`tfds build {name} --data_dir=...`) and set '
+                        'dataset.data_dir')
       try:
         builder.download_and_prepare()
       except Exception as e:  # pylint: disable=broad-except  # offline: any network/import error

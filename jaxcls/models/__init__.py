@@ -12,12 +12,15 @@ from jaxcls.models import mobilenet_v2
 from jaxcls.models import wrn
 from jaxcls.models import dpn
 from jaxcls.models import shake_shake
+from jaxcls.models import ibn
+from jaxcls.models import resnest
+from jaxcls.models import tresnet
 from jaxcls.models import pyramidnet
 from jaxcls.models.layers import weight_decay_mask
 from jaxcls.models.macs import count_macs, count_params
-from jaxcls.models.registry import create_model, list_models, register_model
+from jaxcls.models.registry import check_buildable, create_model, list_models, register_model
 
 __all__ = [
-    'count_macs', 'count_params', 'create_model', 'list_models', 'register_model',
-    'weight_decay_mask',
+    'check_buildable', 'count_macs', 'count_params', 'create_model', 'list_models',
+    'register_model', 'weight_decay_mask',
 ]

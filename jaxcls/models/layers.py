@@ -1,5 +1,6 @@
 """Layers shared by the model families: activations, init conventions, pre-activation units,
-the parameter-free ResNetV2 shortcut, squeeze-and-excitation, stochastic depth, ShakeDrop and the
+the parameter-free ResNetV2 shortcut, the projection shortcut (with ResNet-D's average-pool
+variant), IBN-a's instance-batch norm, squeeze-and-excitation, stochastic depth, ShakeDrop and the
 shake primitive (one coefficient forward, another backward) of Shake-Shake and ShakeDrop.
 
 Details that are easy to get wrong:
@@ -120,6 +121,33 @@ def norm_def(convention: str, dtype: Any, train: bool) -> ModuleDef:
       dtype=dtype)
 
 
+class InstanceBatchNorm(nn.Module):
+  """IBN-a's norm (Pan et al. 2018, "Two at Once", Sec. 3.2; official `IBN` module):
+  InstanceNorm (affine) on the first int(C * ratio) channels, BatchNorm on the rest.
+
+  InstanceNorm normalises each sample's channel over its own H x W, in training and inference
+  alike, so it keeps no running statistics: only the BN channels add `batch_stats`. Its affine
+  pair takes the place of BN's, so the parameter count equals that of a plain BN.
+  """
+  batch_norm: ModuleDef
+  ratio: float = 0.5
+  epsilon: float = 1e-5
+  dtype: Any = None
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    split = int(x.shape[-1] * self.ratio)
+    instance = nn.InstanceNorm(epsilon=self.epsilon, dtype=self.dtype)(x[..., :split])
+    return jnp.concatenate([instance, self.batch_norm()(x[..., split:])], axis=-1)
+
+
+def ibn_def(convention: str, dtype: Any, train: bool, ratio: float = 0.5) -> ModuleDef:
+  """`InstanceBatchNorm` whose BN half is `norm_def`'s and whose IN uses the same epsilon."""
+  _, epsilon = _BN_MOMENTUM_EPSILON[check_choice('convention', convention)]
+  return functools.partial(InstanceBatchNorm, batch_norm=norm_def(convention, dtype, train),
+                           ratio=ratio, epsilon=epsilon, dtype=dtype)
+
+
 class PreActConv(nn.Module):
   """BN -> act -> Conv (no bias): the pre-activation conv unit."""
   features: int
@@ -168,6 +196,37 @@ def pad_shortcut(x: Array, features: int, strides: int, side: str = 'both') -> A
   return x
 
 
+class Shortcut(nn.Module):
+  """The shortcut of the post-activation ResNets: the identity where the unit keeps the shape,
+  else a projection, 1x1 conv (no bias) -> BN.
+
+  Plain projection (He et al. 2016, torchvision): the 1x1 conv carries the stride, so it reads
+  one pixel in s*s. `avg_down` (ResNet-D, He et al. 2019, "Bag of Tricks", Sec. 4.1; ResNeSt,
+  TResNet): an AvgPool (s x s)/s first (ceil mode, averaging only real pixels), the conv at
+  stride 1.
+  """
+  features: int
+  strides: int
+  conv: ModuleDef
+  norm: ModuleDef
+  avg_down: bool = False
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    strides = self.strides
+    if strides == 1 and x.shape[-1] == self.features:
+      return x
+    if self.avg_down and strides > 1:
+      x, strides = avg_pool_same(x, strides), 1
+    x = self.conv(self.features, (1, 1), (strides, strides), name='conv')(x)
+    return self.norm(name='norm')(x)
+
+
+def max_pool_3x3(x: Array) -> Array:
+  """MaxPool 3x3/2 with PyTorch's padding of 1 (padded pixels never win): the ImageNet stem's."""
+  return nn.max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
+
+
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
   """Rounds to the nearest multiple of `divisor` (ties up), never below 90% of `value`.
 
@@ -181,17 +240,22 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
 
 
 class SqueezeExcite(nn.Module):
-  """Squeeze-and-Excitation (Hu et al. 2018): GAP -> Dense(d) -> act -> Dense(C) -> sigmoid."""
+  """Squeeze-and-Excitation (Hu et al. 2018): GAP -> Dense(d) -> act -> Dense(C) -> sigmoid.
+
+  d is `hidden` when given, else make_divisible(C / reduction, divisor).
+  """
   reduction: int = 16
   divisor: int = 8
   dense: ModuleDef = nn.Dense
   act: Callable[[Array], Array] = jax.nn.relu
+  hidden: int | None = None
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
     channels = x.shape[-1]
+    hidden = self.hidden or make_divisible(channels / self.reduction, self.divisor)
     s = jnp.mean(x, axis=(1, 2), keepdims=True)
-    s = self.act(self.dense(make_divisible(channels / self.reduction, self.divisor))(s))
+    s = self.act(self.dense(hidden)(s))
     s = jax.nn.sigmoid(self.dense(channels)(s))
     return x * s
 

@@ -82,6 +82,9 @@ class MobileNetV2(nn.Module):
     if not isinstance(self.upsample, int) or self.upsample < 1:
       raise UserError(f'model.upsample: must be a positive integer (3 gives 96 px from 32), '
                       f'got {self.upsample!r}')
+    if any(len(row) != 4 or row[3] not in (1, 2) for row in self.blocks):
+      raise UserError(f'model.blocks: every row is (t, c, n, s) with stride s = 1 or 2, got '
+                      f'{self.blocks!r}')
     conv = layers.conv_def('keras', self.dtype)
     norm = functools.partial(layers.norm_def('keras', self.dtype, train), momentum=0.999)
     head_norm = layers.norm_def('keras', self.dtype, train)

@@ -9,7 +9,7 @@ Easy to get wrong:
   published "WideResNet18" is this bottleneck template at 4x width (stem 64), not a WRN.
 
 The same module, with `expansion`, `cardinality` and `se_reduction`, is also seed A's ResNeXt
-(`resnext.py`) and SE-Net (`senet.py`).
+(`resnext.py`) and SE-Net (`senet.py`), and with `ibn_stages` IBN-Net's IBN-a (`ibn.py`).
 """
 
 import functools
@@ -27,26 +27,34 @@ ModuleDef = Any
 
 
 class BasicUnit(nn.Module):
-  """PreActConv 3x3 (stride s) -> PreActConv 3x3, plus the zero-pad shortcut."""
+  """PreActConv 3x3 (stride s) -> PreActConv 3x3, plus the zero-pad shortcut.
+
+  `mid_norm` (default `norm`) is the norm after the first conv, i.e. the second PreActConv's.
+  """
   features: int
   strides: int
   conv: ModuleDef
   norm: ModuleDef
   act: Any
   drop_path: ModuleDef
+  mid_norm: ModuleDef | None = None
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     unit = dict(conv=self.conv, norm=self.norm, act=self.act)
+    mid = dict(unit, norm=self.mid_norm or self.norm)
     y = layers.PreActConv(self.features, (3, 3), self.strides, **unit)(x)
-    y = layers.PreActConv(self.features, (3, 3), **unit)(y)
+    y = layers.PreActConv(self.features, (3, 3), **mid)(y)
     shortcut = layers.pad_shortcut(x, self.features, self.strides)
     return self.drop_path()(shortcut, y, train)
 
 
 class BottleneckUnit(nn.Module):
   """PreActConv 1x1 -> PreActConv 3x3 (stride s, grouped) -> PreActConv 1x1 [-> SE], plus the
-  zero-pad shortcut. `features` is the inner width; the unit outputs `expansion * features`."""
+  zero-pad shortcut. `features` is the inner width; the unit outputs `expansion * features`.
+
+  `mid_norm` (default `norm`) is the norm after the first 1x1 conv, i.e. the 3x3 PreActConv's.
+  """
   features: int
   strides: int
   conv: ModuleDef
@@ -56,14 +64,16 @@ class BottleneckUnit(nn.Module):
   expansion: int = 4
   cardinality: int = 1
   se: ModuleDef | None = None
+  mid_norm: ModuleDef | None = None
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     unit = dict(conv=self.conv, norm=self.norm, act=self.act)
+    mid = dict(unit, norm=self.mid_norm or self.norm)
     out_features = self.features * self.expansion
     y = layers.PreActConv(self.features, (1, 1), **unit)(x)
     y = layers.PreActConv(self.features, (3, 3), self.strides,
-                          feature_group_count=self.cardinality, **unit)(y)
+                          feature_group_count=self.cardinality, **mid)(y)
     y = layers.PreActConv(out_features, (1, 1), **unit)(y)
     if self.se is not None:
       y = self.se()(y)
@@ -83,6 +93,8 @@ class ResNetV2(nn.Module):
     expansion: bottleneck output / inner width (4 for ResNet, 2 for seed A's ResNeXt).
     cardinality: groups of the bottleneck 3x3 (ResNeXt).
     se_reduction: squeeze-and-excitation reduction r on the branch; 0 means no SE.
+    ibn_stages: IBN-a (Pan et al. 2018) in the units of the first `ibn_stages` stages: the norm
+      after each unit's first conv becomes half InstanceNorm, half BN (`ibn.py`); 0: none.
     activation: relu | mish | swish, used everywhere (units and head).
     survival_prob: stochastic depth p_L of the last unit; 1.0 disables it.
     drop_path_mode: batch (seed A: one draw per batch) | sample (timm drop_path).
@@ -97,6 +109,7 @@ class ResNetV2(nn.Module):
   expansion: int = 4
   cardinality: int = 1
   se_reduction: int = 0
+  ibn_stages: int = 0
   activation: str = 'relu'
   survival_prob: float = 1.0
   drop_path_mode: str = 'batch'
@@ -120,12 +133,14 @@ class ResNetV2(nn.Module):
     se = None
     if self.se_reduction:
       se = functools.partial(layers.SqueezeExcite, self.se_reduction, dense=dense, act=act)
+    ibn = layers.ibn_def(self.convention, self.dtype, train)
     probs = iter(layers.survival_probs(sum(self.stage_sizes), self.survival_prob))
     for i, num_units in enumerate(self.stage_sizes):
       for j in range(num_units):
         unit = dict(
             features=self.base_width * 2**i, strides=2 if i > 0 and j == 0 else 1,
             conv=conv, norm=norm, act=act, name=f'stage{i + 1}_unit{j + 1}',
+            mid_norm=ibn if i < self.ibn_stages else None,
             drop_path=functools.partial(layers.StochasticDepth, next(probs),
                                         self.drop_path_mode))
         if self.bottleneck:

@@ -24,6 +24,7 @@ from jaxcls.models.registry import create_model
 
 CIFAR = (1, 32, 32, 3)
 FASHION = (1, 28, 28, 1)
+IMAGENET = (1, 224, 224, 3)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +76,9 @@ ROWS = (
         counted_as='params'),
     Row('DenseNet190k40', 'densenet190k40', source='A (paper)', published_params='25.6M',
         counted_as='params'),
+    Row('ResNet35b-IBN-a', 'resnet35b_ibn_a'),
+    Row('ResNet50b-IBN-a', 'resnet50b_ibn_a'),
+    Row('ResNet101b-IBN-a', 'resnet101b_ibn_a'),
     Row('MobileNetV2 96 px', 'mobilenetv2', overrides=(('upsample', 3),), source='A 2021',
         published_params='2.3M'),
     Row('MobileNetV2 192 px', 'mobilenetv2', overrides=(('upsample', 6),)),
@@ -89,6 +93,19 @@ ROWS = (
         published_params='26,330,026', counted_as='params'),
     Row('Shake-Shake-26 2x64d', 'shake_shake26_2x64d', FASHION, source='B',
         published_params='11,708,362', counted_as='params'),
+    # Planned families (SPEC §11): the CIFAR form, then the ImageNet form against its reference.
+    Row('ResNeSt-50d, CIFAR stem', 'resnest50d'),
+    Row('ResNeSt-50d', 'resnest50d', IMAGENET, (('stem', 'imagenet'),), num_classes=1000,
+        source='timm', published_params='27,483,240', counted_as='params',
+        published_batch_stats='64,576'),
+    Row('TResNet-M 96 px (seed A\'s CIFAR form)', 'tresnet_m', source='A 2021',
+        published_params='3.2M'),
+    Row('TResNet-M', 'tresnet_m', IMAGENET, (('stem', 'imagenet'),), num_classes=1000,
+        source='timm', published_params='31,389,032', counted_as='params',
+        published_batch_stats='61,568'),
+    Row('ResNet-50-IBN-a, CIFAR stem', 'resnet50_ibn_a'),
+    Row('ResNet-50-IBN-a', 'resnet50_ibn_a', IMAGENET, (('stem', 'imagenet'),), num_classes=1000,
+        source='torchvision', published_params='25,557,032', counted_as='params'),
     Row('PyramidNet-110 α48', 'pyramidnet110_a48', source='imgclsmob',
         published_params='1,772,706', counted_as='params'),
     Row('PyramidNet-110 α48', 'pyramidnet110_a48', num_classes=100, source='imgclsmob',
@@ -174,6 +191,24 @@ def table(rows: tuple[Row, ...] = ROWS) -> str:
         f'{c.macs / 1e6:,.2f} | {r.source} | {r.published_params or ""} | '
         f'{r.counted_as if r.published_params else ""} | {_mark(c.params_match)} | '
         f'{r.published_macs or ""} | {_mark(c.macs_match)} |')
+  return '\n'.join(lines)
+
+
+def registry_table(names: list[str], input_shape: tuple[int, ...] = CIFAR, num_classes: int = 10,
+                   counts: bool = True) -> str:
+  """The markdown table of registered models `names`: family, and with `counts` their params,
+  BatchNorm statistics and MACs on `input_shape` (one abstract trace each, nothing computed)."""
+  from jaxcls.models import registry  # pylint: disable=g-import-not-at-top
+
+  header = '| model | family |' + (' params | batch_stats | MACs (M) |' if counts else '')
+  lines = [header, '|---|---|' + ('--:|--:|--:|' if counts else '')]
+  for name in names:
+    model = create_model(name, num_classes=num_classes)
+    row = f'| `{name}` | {type(model).__name__} ({registry.model_family(name)}) |'
+    if counts:
+      params, batch_stats = count_params(model, input_shape)
+      row += f' {params:,} | {batch_stats:,} | {count_macs(model, input_shape) / 1e6:,.2f} |'
+    lines.append(row)
   return '\n'.join(lines)
 
 

@@ -17,9 +17,13 @@ Easy to get wrong (SPEC section 0):
 - "FLOPs/2" is the multiply-accumulates of the conv and Dense layers only, at batch 1 on the
   dataset's input shape (`models.count_macs`), not XLA's cost analysis.
 
-Modules: `facts` (configs -> params, BN statistics, MACs), `tables` (formats, Markdown/CSV),
-`runs` (workdirs, matching a run to its recipe), `curves` (TensorBoard logs -> plots),
-`records` (docs/runs/*.json), `results_doc` (docs/RESULTS.md), `cli` (the command line).
+Runs are labelled by their model, and by the model fields their config changed from the
+registered preset (`labels.run_label`: `shake_shake26_2x96d (modified: base_width=16)`).
+
+Modules: `facts` (configs -> params, BN statistics, MACs), `labels` (run labels), `tables`
+(formats, Markdown/CSV), `runs` (workdirs, matching a run to its recipe), `curves` (TensorBoard
+logs -> plots), `records` (docs/runs/*.json), `results_doc` (docs/RESULTS.md), `cli` (the
+command line).
 """
 
 # The public names, importable as `jaxcls.report.X`.
@@ -28,6 +32,7 @@ from jaxcls.report.curves import plot_runs, read_scalars
 from jaxcls.report.facts import (KNOWN_DATASETS, REPO, ModelFacts, _ensure_repo_on_path,
                                  apply_overrides, config_facts, input_spec, load_config,
                                  model_facts, model_overrides)
+from jaxcls.report.labels import model_label, run_label, workdir_label
 from jaxcls.report.records import (RESULTS_DOC, RUNS_DIR, busy_cores, hardware_description,
                                    load_note, load_records, record_fields, record_run,
                                    write_record)

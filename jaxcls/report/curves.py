@@ -6,6 +6,7 @@ import os
 from collections.abc import Sequence
 
 from jaxcls.errors import UserError
+from jaxcls.report.labels import workdir_label
 from jaxcls.report.runs import read_workdir
 
 # --- Learning curves from the TensorBoard logs that clu writes.
@@ -55,8 +56,7 @@ def plot_runs(workdirs: Sequence[str], path: str) -> list[str]:
       raise UserError(f'--plot: {workdir!r} has no eval_accuracy in its TensorBoard logs; give '
                       'workdirs of runs that evaluated at least once')
     config, _ = read_workdir(workdir)
-    runs.append((f"{os.path.basename(os.path.normpath(workdir))} ({config['model']['name']})",
-                 scalars))
+    runs.append((workdir_label(workdir, config), scalars))
   longest = max(scalars['eval_accuracy'][-1][1] for _, scalars in runs)
   unit, seconds_per_unit = next((u, s) for u, s, limit in (
       ('seconds', 1, 120), ('minutes', 60, 120 * 60), ('hours', 3600, math.inf))

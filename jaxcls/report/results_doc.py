@@ -7,6 +7,7 @@ from typing import Any, Optional
 import ml_collections
 
 from jaxcls.report.facts import KNOWN_DATASETS, config_facts, load_config, model_facts
+from jaxcls.report.labels import run_label
 from jaxcls.report.records import RESULTS_DOC, RUNS_DIR, load_records
 from jaxcls.report.runs import find_run
 from jaxcls.report.tables import COLUMNS, DASH, TOTAL_COLUMN, Row, format_rate, markdown_table
@@ -225,7 +226,7 @@ def results_doc(runs_dir: str = RUNS_DIR, seed_a_rows: Sequence[tuple] = SEED_A_
     name, *figures = Row(f"`{r['name']}`", config_facts(ml_collections.ConfigDict(r['config']))
                          ).take_results(res).cells()  # Top-1, Error, Params, FLOPs/2, img/s
     wall = res.get('wall_time_s')
-    return [[name, res.get('model', r['config']['model']['name']),
+    return [[name, run_label(r['config']),
              f"{res.get('dataset')} {res.get('train_split')} -> {res.get('eval_split')}",
              *figures, str(res.get('epoch')), DASH if wall is None else f'{wall / 60:.1f} min',
              f"{res.get('device')} x{res.get('num_devices', 1)}, {res.get('dtype')}", r['date']]]

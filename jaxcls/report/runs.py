@@ -10,6 +10,7 @@ import ml_collections
 
 from jaxcls.errors import UserError
 from jaxcls.report.facts import config_facts, load_config
+from jaxcls.report.labels import workdir_label
 from jaxcls.report.tables import Row, config_label
 
 # Config fields that say where data lives or how often the loop reports, not what is trained:
@@ -42,8 +43,7 @@ def read_workdir(workdir: str) -> tuple[dict, Optional[dict]]:
 def row_from_workdir(workdir: str) -> Row:
   config, results = read_workdir(workdir)
   config = ml_collections.ConfigDict(config)
-  label = f'{os.path.basename(os.path.normpath(workdir))} ({config.model.name})'
-  return Row(label, config_facts(config)).take_results(results)
+  return Row(workdir_label(workdir, config), config_facts(config)).take_results(results)
 
 
 def row_from_target(target: str, runs: Sequence[dict] = ()) -> Row:
