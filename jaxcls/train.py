@@ -49,13 +49,13 @@ from jaxcls import workdir as workdir_lib
 from jaxcls.config_checks import check_config
 from jaxcls.data import augment as augment_lib
 from jaxcls.data import feed as feed_lib
-from jaxcls.data import mixing
 from jaxcls.errors import UserError
+from jaxcls.models import patchup
 from jaxcls.report import labels
 
 # Named random streams, one key each per step. Models draw theirs with `self.make_rng(name)`.
-STREAMS = ('augment', 'mix', 'drop_path', 'shake', 'dropout')
-MODEL_STREAMS = ('drop_path', 'shake', 'dropout')
+STREAMS = ('augment', 'mix', 'drop_path', 'shake', 'dropout', 'shakedrop')
+MODEL_STREAMS = ('drop_path', 'shake', 'dropout', 'shakedrop')
 _NO_STEP = np.iinfo(np.int32).max  # `NonFinite.first` when every step was finite
 
 
@@ -136,7 +136,8 @@ def create_train_state(model, tx: optax.GradientTransformation, image_shape: tup
 
 def make_train_fn(model, tx, augment: Callable, mix: Callable, *, train_key: jax.Array,
                   batch_size: int, steps_per_epoch: int, mesh, num_steps: int = 1,
-                  nan_policy: str = 'stop', host_fed: bool = False) -> Callable:
+                  nan_policy: str = 'stop', host_fed: bool = False,
+                  hidden_mix: patchup.HiddenMix = patchup.no_hidden_mix) -> Callable:
   """`train_fn(state, *data) -> (state, TrainMetrics)`: `num_steps` steps.
 
   Device-fed (default): `train_fn(state, images, labels, perms, epoch0)` takes the whole train
@@ -145,6 +146,9 @@ def make_train_fn(model, tx, augment: Callable, mix: Callable, *, train_key: jax
   boundary. Host-fed: `train_fn(state, images, labels)` takes the `(num_steps, batch_size, ...)`
   batches themselves (`HostFeed`). Several steps are unrolled rather than put in a
   `lax.fori_loop`: XLA:CPU runs convolutions inside a loop body about 20x slower.
+
+  `hidden_mix` wraps the forward pass (PatchUp mixes hidden features there) and returns the
+  targets and per-sample loss weights the loss uses; both mixes draw from the 'mix' stream.
 
   A step whose loss or gradient is not finite is counted in `TrainMetrics.nonfinite`; under
   `nan_policy='skip'` its update (parameters, optimizer state, batch statistics) is dropped,
@@ -160,10 +164,14 @@ def make_train_fn(model, tx, augment: Callable, mix: Callable, *, train_key: jax
     x, targets = mix(rngs['mix'], x, batch_labels)
 
     def loss_fn(params):
-      logits, updates = model.apply(
-          {'params': params, 'batch_stats': state.batch_stats}, x, train=True,
-          mutable=['batch_stats'], rngs={name: rngs[name] for name in MODEL_STREAMS})
-      return optax.softmax_cross_entropy(logits, targets).mean(), (logits, updates)
+      def forward(x):
+        return model.apply(
+            {'params': params, 'batch_stats': state.batch_stats}, x, train=True,
+            mutable=['batch_stats'], rngs={name: rngs[name] for name in MODEL_STREAMS})
+
+      (logits, updates), mixed = hidden_mix(rngs['mix'], forward, x, targets)
+      loss = mixed.weights * optax.softmax_cross_entropy(logits, mixed.targets)
+      return loss.mean(), (logits, updates)
 
     (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     finite = jnp.isfinite(loss) & _all_finite(grads)
@@ -287,6 +295,7 @@ class Run:
   schedule: optax.Schedule
   augment: Callable
   mix: Callable
+  hidden_mix: patchup.HiddenMix
   eval_transform: Callable
   data_key: jax.Array
   train_key: jax.Array
@@ -340,7 +349,8 @@ def setup(config: ml_collections.ConfigDict, workdir: str,
                               **_model_overrides(config))
   tx, schedule = optim.create_optimizer(config, steps_per_epoch)
   augment, eval_transform = _input_transforms(config, train, info)
-  mix = mixing.make_mix(config.mix, info.num_classes, config.label_smoothing)
+  mix, hidden_mix = patchup.split_mix(config.mix, info.num_classes, config.label_smoothing,
+                                      model)
   # After everything that can reject the config itself: a bad value is named as such, not as a
   # change from the run the workdir holds.
   workdir_lib.check_same_run(workdir_path, config)
@@ -354,9 +364,9 @@ def setup(config: ml_collections.ConfigDict, workdir: str,
   run = Run(config=config, workdir=workdir_path, mesh=mesh, is_main=is_main, train=train,
             eval_split=eval_split, info=info, steps_per_epoch=steps_per_epoch,
             num_steps=config.num_epochs * steps_per_epoch, model=model, tx=tx,
-            schedule=schedule, augment=augment, mix=mix, eval_transform=eval_transform,
-            data_key=data_key, train_key=train_key, variables=variables, ckpts=ckpts,
-            state=None, clock=clock)
+            schedule=schedule, augment=augment, mix=mix, hidden_mix=hidden_mix,
+            eval_transform=eval_transform, data_key=data_key, train_key=train_key,
+            variables=variables, ckpts=ckpts, state=None, clock=clock)
   _restore_or_init(run, init, init_key, abstract_state)
   if is_main:  # only now: a config the workdir's checkpoints reject does not replace the old one
     workdir_lib.write_atomic(workdir_path / 'config.json', config.to_json_best_effort(indent=2))
@@ -442,7 +452,8 @@ class Steps:
     train_fns = {n: make_train_fn(run.model, run.tx, run.augment, run.mix,
                                   train_key=run.train_key, batch_size=config.batch_size,
                                   steps_per_epoch=run.steps_per_epoch, mesh=mesh, num_steps=n,
-                                  nan_policy=config.nan_policy, host_fed=host_fed)
+                                  nan_policy=config.nan_policy, host_fed=host_fed,
+                                  hidden_mix=run.hidden_mix)
                  for n in {1, chunk}}
     eval_fn = make_eval_fn(run.model, run.eval_transform, batch_size=config.eval_batch_size,
                            mesh=mesh)

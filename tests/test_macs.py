@@ -203,6 +203,8 @@ FAMILY_PRESETS = [
     ('wrn28_10', dict(depth=10, widen=1)),
     ('dpn', dict(stage_sizes=(2, 1), filters=(8, 16), growth_rates=(2, 4))),
     ('shake_shake26_2x64d', dict(depth=8, base_width=4)),
+    ('pyramidnet110_a48', dict(depth=8, alpha=6, shakedrop=True)),
+    ('pyramidnet164_a270_bn', dict(depth=11, alpha=6)),
 ]
 
 

@@ -134,3 +134,24 @@ def test_batch_not_divisible_by_devices_is_a_clear_error():
   with pytest.raises(UserError, match='batch_size: 30 does not divide over the 4 devices'):
     parallel.check_batch_size('batch_size', 30, 4)
   parallel.check_batch_size('batch_size', 32, 4)
+
+
+@pytest.mark.parametrize('mode', ['hard', 'soft'])
+def test_patchup_trains_end_to_end(tmp_path, monkeypatch, mode):
+  """mix.name=patchup_* reaches the train step's forward pass and the run still learns."""
+  calls = []
+  original = train.patchup.PatchUp.__call__
+
+  def spy(self, *args, **kwargs):
+    calls.append(self)
+    return original(self, *args, **kwargs)
+
+  monkeypatch.setattr(train.patchup.PatchUp, '__call__', spy)
+  config = tiny_config(num_epochs=3, **{'mix.name': f'patchup_{mode}'})
+  train.train_and_evaluate(config, str(tmp_path))
+  results = json.loads((tmp_path / 'results.json').read_text())
+  assert calls and {c.mode for c in calls} == {mode}  # traced into the train step
+  assert calls[0].prob == {'hard': 0.7, 'soft': 1.0}[mode]
+  assert np.isfinite(results['train_loss'])
+  # 10 classes: an untrained net scores about 0.1; PatchUp learns more slowly than plain runs.
+  assert results['test_accuracy'] > 0.2

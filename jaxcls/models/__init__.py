@@ -21,6 +21,7 @@ from jaxcls.models import tresnet
 from jaxcls.models import inception_v3
 from jaxcls.models import inception_v4
 from jaxcls.models import xception
+from jaxcls.models import pyramidnet
 from jaxcls.models.layers import weight_decay_mask
 from jaxcls.models.macs import count_macs, count_params
 from jaxcls.models.registry import check_buildable, create_model, list_models, register_model

@@ -8,6 +8,8 @@ eval-mode init, batch 1) and compares with the figure its seed printed:
   ResNet50b's trainable-only 1,309,210; its DenseNet250k24/190k40 figures are the DenseNet
   paper's trainable counts (SPEC §0). Seed B (PyTorch) prints trainable parameters only.
 - seed A's "FLOPs/2" is the conv + Dense multiply-accumulates at 32x32x3 (SPEC §0).
+- PyramidNet's rows (CIFAR form, 10 or 100 classes) compare with imgclsmob's trainable counts
+  (`pyramidnet_cifar.py`, BN scale and bias counted).
 A figure printed with fewer digits ("15.3M") matches when the count rounds to it. The planned
 families' rows compare their ImageNet forms (`stem='imagenet'`, 1000 classes) with timm's and
 torchvision's published params and batch statistics.
@@ -40,8 +42,8 @@ class Row:
   overrides: tuple[tuple[str, Any], ...] = ()
   num_classes: int = 10
   # Who printed the published figure: seed A's table ('A'), seed A's 2021 README ('A 2021'),
-  # seed B ('B'), a paper ('paper'), a reference implementation ('timm', 'torchvision'), or
-  # nobody ('').
+  # seed B ('B'), a paper ('paper'), a reference implementation ('timm', 'torchvision',
+  # 'imgclsmob'), or nobody ('').
   source: str = ''
   published_params: Optional[str] = None  # as printed: '1,327,226' or '15.3M'
   counted_as: str = 'total'  # which of our counts the seed printed: total | params
@@ -111,6 +113,24 @@ ROWS = (
     Row('ResNet-50-IBN-a, CIFAR stem', 'resnet50_ibn_a'),
     Row('ResNet-50-IBN-a', 'resnet50_ibn_a', IMAGENET, IMAGENET_FORM, num_classes=1000,
         source='torchvision', published_params='25,557,032', counted_as='params'),
+    Row('PyramidNet-110 α48', 'pyramidnet110_a48', source='imgclsmob',
+        published_params='1,772,706', counted_as='params'),
+    Row('PyramidNet-110 α48', 'pyramidnet110_a48', num_classes=100, source='imgclsmob',
+        published_params='1,778,556', counted_as='params'),
+    Row('PyramidNet-110 α84', 'pyramidnet110_a84', source='imgclsmob',
+        published_params='3,904,446', counted_as='params'),
+    Row('PyramidNet-110 α270', 'pyramidnet110_a270', source='imgclsmob',
+        published_params='28,485,477', counted_as='params'),
+    Row('PyramidNet-164 α270 (bottleneck)', 'pyramidnet164_a270_bn', source='imgclsmob',
+        published_params='27,216,021', counted_as='params'),
+    Row('PyramidNet-200 α240 (bottleneck)', 'pyramidnet200_a240_bn', source='imgclsmob',
+        published_params='26,752,702', counted_as='params'),
+    Row('PyramidNet-236 α220 (bottleneck)', 'pyramidnet236_a220_bn', source='imgclsmob',
+        published_params='26,969,046', counted_as='params'),
+    Row('PyramidNet-272 α200 (bottleneck)', 'pyramidnet272_a200_bn', source='imgclsmob',
+        published_params='26,210,842', counted_as='params'),
+    Row('PyramidNet-272 α200 (bottleneck)', 'pyramidnet272_a200_bn', num_classes=100,
+        source='imgclsmob', published_params='26,288,692', counted_as='params'),
     Row('EfficientNet-B0 224 px (x7)', 'efficientnet_b0'),
     Row('EfficientNet-B0 ImageNet', 'efficientnet_b0', IMAGENET, IMAGENET_FORM, 1000,
         source='timm', published_params='5,288,548', counted_as='params',
