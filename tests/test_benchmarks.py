@@ -107,6 +107,15 @@ def test_compile_time_models_take_names_families_and_groups():
     expand('resnet50b,vgg')
 
 
+
+def test_compile_records_cover_every_planned_family():
+  """docs/runs holds a first-compile time for a model of each family of SPEC section 11."""
+  timed = {result['model'] for path in (REPO / 'docs' / 'runs').glob('bench-compile-*.json')
+           for result in json.loads(path.read_text())['results']}
+  families = {models.registry.model_family(name) for name in timed}
+  assert {'efficientnet', 'mobilenet_v3', 'nat', 'pyramidnet', 'resnest', 'tresnet', 'ibn',
+          'inception_v3', 'inception_v4', 'xception'} <= families
+
 @pytest.mark.parametrize('kind,dtype,peak', [
     ('NVIDIA H100 80GB HBM3', 'bfloat16', 989e12),
     ('NVIDIA H100 PCIe', 'bfloat16', 756e12),
