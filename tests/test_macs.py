@@ -11,6 +11,7 @@ import pytest
 from jaxcls.models import count_macs, count_params, create_model, list_models, zoo
 from jaxcls.models.layers import make_divisible
 from jaxcls.models.macs import jaxpr_macs
+from tests.conftest import eval_forward_macs
 
 CIFAR = (1, 32, 32, 3)
 FASHION = (1, 28, 28, 1)
@@ -211,10 +212,8 @@ FAMILY_PRESETS = [
 @pytest.mark.parametrize('name,overrides', FAMILY_PRESETS, ids=[p[0] for p in FAMILY_PRESETS])
 def test_init_trace_counts_the_eval_forward(name, overrides):
   model = create_model(name, **overrides)
-  x = jax.ShapeDtypeStruct((1, 16, 16, 3), jnp.float32)
-  variables = jax.eval_shape(lambda x: model.init(jax.random.key(1), x, train=False), x)
-  forward = jax.make_jaxpr(lambda v, x: model.apply(v, x, train=False))(variables, x)
-  assert count_macs(model, x.shape) == jaxpr_macs(forward) > 0
+  shape = (1, 16, 16, 3)
+  assert count_macs(model, shape) == eval_forward_macs(model, shape) > 0
 
 
 class _Toy(nn.Module):

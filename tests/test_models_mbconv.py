@@ -13,9 +13,8 @@ import pytest
 from jaxcls.errors import UserError
 from jaxcls.models import count_macs, count_params, create_model, mbconv
 from jaxcls.models.layers import make_divisible
-from jaxcls.models.macs import jaxpr_macs
-from jaxcls.models.mobilenet_v3 import LARGE
 from jaxcls.models.nat import subnet_table
+from tests.conftest import eval_forward_macs
 from tests.test_bf16 import _numpy_init
 from tests.test_configs import load
 
@@ -152,10 +151,8 @@ TINY = {
 @pytest.mark.parametrize('name', TINY)
 def test_init_trace_counts_the_eval_forward(name):
   model = create_model(name, **TINY[name])
-  x = jax.ShapeDtypeStruct((1, 16, 16, 3), jnp.float32)
-  variables = jax.eval_shape(lambda x: model.init(jax.random.key(1), x, train=False), x)
-  forward = jax.make_jaxpr(lambda v, x: model.apply(v, x, train=False))(variables, x)
-  assert count_macs(model, x.shape) == jaxpr_macs(forward) > 0
+  shape = (1, 16, 16, 3)
+  assert count_macs(model, shape) == eval_forward_macs(model, shape) > 0
 
 
 def _count(jaxpr, primitive: str) -> int:
