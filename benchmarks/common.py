@@ -30,8 +30,8 @@ from jaxcls import config_checks, models, optim, parallel, report  # pylint: dis
 from jaxcls import train  # pylint: disable=g-import-not-at-top
 from jaxcls.data import augment as augment_lib  # pylint: disable=g-import-not-at-top
 from jaxcls.data import feed  # pylint: disable=g-import-not-at-top
-from jaxcls.data import mixing  # pylint: disable=g-import-not-at-top
 from jaxcls.errors import UserError  # pylint: disable=g-import-not-at-top
+from jaxcls.models import patchup  # pylint: disable=g-import-not-at-top
 
 # Peak dense FLOP/s per device by (device-kind substring, dtype), from the vendors' data sheets.
 # float32 matmuls and convs run as TF32 on these GPUs under JAX's default precision.
@@ -212,10 +212,10 @@ def build_step(config: ml_collections.ConfigDict, *, steps_per_epoch: int = 8,
   mean = config.augment.mean or (127.5,) * image_shape[-1]
   std = config.augment.std or (64.0,) * image_shape[-1]
   augment = augment_lib.make_augment(config.augment, mean, std, image_key=jax.random.key(3))
-  mix = mixing.make_mix(config.mix, num_classes, config.label_smoothing)
+  mix, hidden_mix = patchup.split_mix(config.mix, num_classes, config.label_smoothing, model)
   train_fn = train.make_train_fn(
       model, tx, augment, mix, train_key=jax.random.key(2), batch_size=config.batch_size,
-      steps_per_epoch=steps_per_epoch, mesh=mesh, num_steps=num_steps)
+      steps_per_epoch=steps_per_epoch, mesh=mesh, num_steps=num_steps, hidden_mix=hidden_mix)
   replicated = parallel.replicated(mesh)
   n = steps_per_epoch * config.batch_size
   step = Step(config, model, train_fn, (), steps_per_epoch, mesh, tuple(image_shape),

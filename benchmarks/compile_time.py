@@ -4,13 +4,13 @@ r"""First-step compile time of the train step: what a user waits for before trai
     python benchmarks/compile_time.py --config configs/resnet50b.py [--config ...]
     python benchmarks/compile_time.py --models resnet50b,densenet100k12 --batch-size 128
     python benchmarks/compile_time.py --models inception_v3,inception_v4,xception
-    python benchmarks/compile_time.py --models all              # every registered model
-    python benchmarks/compile_time.py --families resnest,tresnet,ibn   # every model they register
+    python benchmarks/compile_time.py --models resnest,tresnet,ibn   # every model they register
+    python benchmarks/compile_time.py --models all             # every registered model
 
 Prints one JSON line: per config, `lower_s` (trace the step and lower it to StableHLO) and
 `compile_s` (XLA compile), with their CPU seconds, for the train step
-`jaxcls.train.make_train_fn` builds, at the config's batch size unless `--batch-size` is given. Nothing is executed, so a batch of 1024 costs
-no memory. A model without a config file gets seed A's recipe (`configs/seed_a.py`).
+`jaxcls.train.make_train_fn` builds, at the config's batch size unless `--batch-size` is given.
+Nothing is executed, so a batch of 1024 costs no memory. A model without a config file gets seed A's recipe (`configs/seed_a.py`).
 """
 
 import argparse
@@ -40,24 +40,30 @@ def seed_a_models() -> list[str]:
   return names
 
 
-def family_models(families: str) -> list[str]:
-  """Every registered model of the comma-separated family modules ('resnest,ibn'), sorted."""
-  wanted = {f.strip() for f in families.split(',') if f.strip()}
-  known = {model_family(n) for n in models.list_models()}
-  if wanted - known:
-    raise UserError(f"--families: unknown {', '.join(sorted(wanted - known))}; choose from: "
-                    f"{', '.join(sorted(known))}")
-  return [n for n in models.list_models() if model_family(n) in wanted]
+def family_models(family: str) -> list[str]:
+  """Every registered model of the family module `family` ('resnest'), sorted; [] if none."""
+  return [n for n in models.list_models() if model_family(n) == family]
 
 
-def model_names(spec: Optional[str]) -> list[str]:
-  """`--models`: comma-separated names, 'all' (every registered model, the planned families'
-  included), or None (seed A's models)."""
-  if spec is None:
-    return seed_a_models()
-  if spec.strip() == 'all':
-    return models.list_models()
-  return [n.strip() for n in spec.split(',') if n.strip()]
+def expand_models(spec: str) -> list[str]:
+  """`--models`: comma-separated items, each a model name, a family module of jaxcls/models
+  ('resnest': every model it registers), or a group: 'seed_a' (seed A's table) or 'all' (every
+  registered model). Duplicates are dropped; an unknown item raises UserError."""
+  groups = {'seed_a': seed_a_models, 'all': models.list_models}
+  names = []
+  for item in filter(None, (s.strip() for s in spec.split(','))):
+    if item in groups:
+      expanded = groups[item]()
+    elif item in models.list_models():
+      expanded = [item]
+    else:
+      expanded = family_models(item)
+    if not expanded:
+      families = sorted({model_family(n) for n in models.list_models()})
+      raise UserError(f"--models: unknown {item!r}; give model names, family modules "
+                      f"({', '.join(families)}) or the groups seed_a, all")
+    names += [n for n in expanded if n not in names]
+  return names
 
 
 def model_target(name: str) -> str:
@@ -83,11 +89,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--config', action='append', default=[],
                       help='config file[:variants]; repeat for several (default: --models)')
-  parser.add_argument('--models', help='comma-separated model names, each with its config file '
-                      'or seed A\'s recipe; "all" for every registered model (default: every '
-                      'seed-A model)')
-  parser.add_argument('--families', help='comma-separated family modules of jaxcls/models '
-                      '(resnest,tresnet,ibn): every model they register, as --models does')
+  parser.add_argument('--models', help='comma-separated model names (each with its config file '
+                      'or seed A\'s recipe), family modules of jaxcls/models (resnest: every '
+                      'model it registers) and the groups seed_a, all (default: seed_a)')
   parser.add_argument('--batch-size', type=int, help='global batch (default: each config\'s)')
   parser.add_argument('--dtype', choices=('float32', 'bfloat16', 'float16'))
   parser.add_argument('--record', metavar='NAME',
@@ -97,10 +101,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
                       help='where --record writes (default: docs/runs of this checkout)')
   args, overrides = common.parse(parser, argv)
   targets = list(args.config)
-  if args.families:
-    targets += [model_target(n) for n in family_models(args.families)]
   if args.models or not targets:
-    targets += [model_target(n) for n in model_names(args.models)]
+    targets += [model_target(n) for n in expand_models(args.models or 'seed_a')]
   results = []
   for target in targets:
     config = report.apply_overrides(common.target_config(target), overrides)

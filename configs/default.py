@@ -73,10 +73,21 @@ def get_config():
 
   # --- Mixing of samples and labels.
   config.mix = ml_collections.ConfigDict()
-  config.mix.name = 'none'  # none | mixup | cutmix
+  config.mix.name = 'none'  # none | mixup | cutmix | patchup_hard | patchup_soft
   config.mix.alpha = 1.0  # > 0; lambda ~ Beta(alpha, alpha), one per sample
   config.mix.prob = 1.0  # [0, 1]: probability that a sample is mixed
   config.mix.cutmix_box = 'center'  # center (the paper) | corner (seed A: corner uniform)
+  # PatchUp (Faramarzi et al. 2020; jaxcls/models/patchup.py), for ResNetV2/ResNeXt/SE-Net, WRN,
+  # PyramidNet and Shake-Shake: per batch, at one point drawn from 0 (the input, where it is
+  # CutMix) .. patchup_blocks (the features entering that stage; 1: the stem's output), b x b
+  # blocks of features are swapped with (hard) or mixed into (soft, lam ~ Beta(2, 2)) a
+  # partner's; targets are reweighted by the changed fraction; patched steps weigh 2 in the loss.
+  # [0, 1] per batch; None: hard 0.7, soft 1.0.
+  config.mix.patchup_prob = config_dict.placeholder(float)
+  # [0, 1]: the fraction of features to change (DropBlock's gamma); None: hard 0.5, soft 0.75.
+  config.mix.patchup_gamma = config_dict.placeholder(float)
+  config.mix.patchup_block_size = 7  # b >= 1, odd, in features of the chosen map
+  config.mix.patchup_blocks = 2  # k >= 0: the candidate points are 0..k
   config.label_smoothing = 0.0  # [0, 1)
   # The loss of a batch: the mean of its examples' cross-entropies, or their sum (airbench94;
   # the lr then scales with the batch size). Logged train_loss is the per-example mean either way.

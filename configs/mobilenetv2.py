@@ -19,10 +19,11 @@ Seed A's rows, CIFAR-10 top-1 (ours: not measured yet, a full row needs a GPU):
 
 from configs import seed_a
 
+_UPSAMPLE = {'96px': 3, '192px': 6}
+
 
 def get_config(arg=None):
-  resolutions = seed_a.resolution_variants('configs/mobilenetv2.py', arg,
-                                           {'96px': 3, '192px': 6})
+  resolutions = seed_a.resolution_variants(arg, _UPSAMPLE, 'configs/mobilenetv2.py')
   config = seed_a.recipe('mobilenetv2', arg, model_fields={'upsample': 3}, exclude=('mish',),
                          extra_variants=resolutions)
   config.optim.weight_decay = 8e-5

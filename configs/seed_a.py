@@ -31,6 +31,32 @@ from jaxcls.errors import UserError
 VARIANTS = ('sd', 'mish', 'htd', 'cosine', 'cutout16', 'mixup0.2', 'mixup1', 'cutmix')
 
 
+def exclusive_variants(arg: Optional[str], variants: Mapping[str, Callable[[Any], None]],
+                       config_file: str) -> Mapping[str, Callable[[Any], None]]:
+  """Returns `variants` (tag -> config edit) after checking that `arg` names at most one of
+  them (a model size, an input resolution); raises UserError otherwise."""
+  chosen = {v.strip() for v in (arg or '').split(',')} & set(variants)
+  if len(chosen) > 1:
+    raise UserError(f'--config {config_file}:{arg}: choose one of {", ".join(variants)}')
+  return variants
+
+
+def setter(**fields: Any) -> Callable[[Any], None]:
+  """A variant that sets `config.model.<field> = value` for each keyword."""
+  def apply(config: Any) -> None:
+    for key, value in fields.items():
+      config.model[key] = value
+  return apply
+
+
+def resolution_variants(arg: Optional[str], upsample: Mapping[str, int],
+                        config_file: str) -> Mapping[str, Callable[[Any], None]]:
+  """Exclusive variants such as '96px' that set `model.upsample` (seed A's nearest-neighbour
+  upsampling of the 32x32 input)."""
+  return exclusive_variants(arg, {tag: setter(upsample=u) for tag, u in upsample.items()},
+                            config_file)
+
+
 def recipe(model_name: str, arg: Optional[str], *, sd_survival: Optional[float] = None,
            config_file: str = '', model_fields: Optional[Mapping[str, Any]] = None,
            extra_variants: Optional[Mapping[str, Callable[[Any], None]]] = None,
@@ -89,20 +115,3 @@ def recipe(model_name: str, arg: Optional[str], *, sd_survival: Optional[float] 
     else:
       extra_variants[v](config)
   return config
-
-
-def resolution_variants(config_file: str, arg: Optional[str],
-                        upsample: Mapping[str, int]) -> dict[str, Callable[[Any], None]]:
-  """`extra_variants` for seed A's input resolutions: tag ('96px') -> sets `model.upsample` to
-  `upsample[tag]` (the nearest-neighbour factor from 32 px). `arg` may name at most one."""
-  chosen = {v.strip() for v in (arg or '').split(',')} & set(upsample)
-  if len(chosen) > 1:
-    raise UserError(f'--config {config_file}:{arg}: choose one of ' + ', '.join(upsample))
-
-  def setter(tag: str) -> Callable[[Any], None]:
-    def apply(config: Any) -> None:
-      config.model.upsample = upsample[tag]
-    return apply
-
-  return {tag: setter(tag) for tag in upsample}
-

@@ -28,7 +28,7 @@ from configs import seed_a
 
 def get_config(arg=None):
   resolutions = seed_a.resolution_variants(
-      'configs/tresnet_m.py', arg, {'64px': 2, '96px': 3, '128px': 4, '160px': 5, '192px': 6})
+      arg, {'64px': 2, '96px': 3, '128px': 4, '160px': 5, '192px': 6}, 'configs/tresnet_m.py')
   return seed_a.recipe(
       'tresnet_m', arg, exclude=('mish',), extra_variants=resolutions,
       model_fields=dict(stem='cifar', upsample=3, stage_sizes=(3, 4, 11, 3), width_factor=1.0))

@@ -26,6 +26,7 @@ from jaxcls.data import augment as augment_lib
 from jaxcls.data import mixing
 from jaxcls.data import sources
 from jaxcls.errors import UserError
+from jaxcls.models import patchup
 
 NAN_POLICIES = ('stop', 'skip')
 DATA_FEEDS = ('auto', 'device', 'host')
@@ -122,6 +123,11 @@ FIELDS: dict[str, Number] = {
     'augment.cutout_inside': Number(bool),
     'mix.alpha': Number(float, 0.0, low_open=True, hint='Beta(alpha, alpha); 1 gives U(0, 1)'),
     'mix.prob': _PROBABILITY,
+    'mix.patchup_prob': Number(float, 0.0, 1.0, optional=True, hint='None: hard 0.7, soft 1.0'),
+    'mix.patchup_gamma': Number(float, 0.0, 1.0, optional=True,
+                                hint='None: hard 0.5, soft 0.75'),
+    'mix.patchup_block_size': Number(int, 1, INT32_MAX, hint='odd'),
+    'mix.patchup_blocks': Number(int, 0, INT32_MAX, hint='0: the input only'),
     'label_smoothing': Number(float, 0.0, 1.0, high_open=True),
     'batch_size': _POSITIVE,
     'eval_batch_size': _POSITIVE,
@@ -198,11 +204,12 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   _check_choice('eval.tta', 'mode', config.eval.tta, augment_lib.TTA_MODES)
   averaging.check(config.ema)
   # Built once with stand-in sizes: 10 classes, 32x32x3 images, 1000 steps per epoch.
-  models.check_buildable(config.model.name, num_classes=config.dataset.get('num_classes') or 10,
-                         **model_overrides(config))
+  model = models.check_buildable(config.model.name,
+                                 num_classes=config.dataset.get('num_classes') or 10,
+                                 **model_overrides(config))
   optim.create_optimizer(config, steps_per_epoch=1000)
   augment_lib.make_augment(config.augment, mean=(0.0,), std=(1.0,), image_key=jax.random.key(0))
-  mixing.make_mix(config.mix, 10, config.label_smoothing)
+  patchup.split_mix(config.mix, 10, config.label_smoothing, model)
 
 
 def model_overrides(config: ml_collections.ConfigDict) -> dict[str, Any]:

@@ -53,14 +53,14 @@ from jaxcls import workdir as workdir_lib
 from jaxcls.config_checks import INT32_MAX, check_config
 from jaxcls.data import augment as augment_lib
 from jaxcls.data import feed as feed_lib
-from jaxcls.data import mixing
 from jaxcls.errors import UserError
+from jaxcls.models import patchup
 from jaxcls.report import labels
 
 # Named random streams, one key each per step. Models draw theirs with `self.make_rng(name)`.
 # `precise_bn` seeds the batches that recompute BatchNorm statistics before an eval at that step.
-STREAMS = ('augment', 'mix', 'drop_path', 'shake', 'dropout', 'precise_bn')
-MODEL_STREAMS = ('drop_path', 'shake', 'dropout')
+STREAMS = ('augment', 'mix', 'drop_path', 'shake', 'dropout', 'shakedrop', 'precise_bn')
+MODEL_STREAMS = ('drop_path', 'shake', 'dropout', 'shakedrop')
 _NO_STEP = np.iinfo(np.int32).max  # `NonFinite.first` when every step was finite
 
 
@@ -189,7 +189,8 @@ def make_batch_reader(*, batch_size: int, steps_per_epoch: int,
 def make_train_fn(model, tx, augment: Callable, mix: Callable, *, train_key: jax.Array,
                   batch_size: int, steps_per_epoch: int, mesh, num_steps: int = 1,
                   nan_policy: str = 'stop', host_fed: bool = False,
-                  loss_reduction: str = 'mean', average: Optional[Callable] = None) -> Callable:
+                  loss_reduction: str = 'mean', average: Optional[Callable] = None,
+                  hidden_mix: patchup.HiddenMix = patchup.no_hidden_mix) -> Callable:
   """`train_fn(state, *data) -> (state, TrainMetrics)`: `num_steps` steps.
 
   `data` is what `make_batch_reader` reads: device-fed (default), the whole train split,
@@ -199,9 +200,11 @@ def make_train_fn(model, tx, augment: Callable, mix: Callable, *, train_key: jax
   `lax.fori_loop`: XLA:CPU runs convolutions inside a loop body about 20x slower.
 
   The loss is the cross-entropy summed or averaged over the batch (`loss_reduction`); the
-  metrics report its per-example mean either way. `average` (`averaging.make_update`) updates
-  the weight average after each optimizer step. A step whose loss or gradient is not finite
-  is counted in `TrainMetrics.nonfinite`; under `nan_policy='skip'` its update (parameters,
+  metrics report its per-example mean either way. `hidden_mix` wraps the forward pass (PatchUp
+  mixes hidden features there) and returns the targets and per-sample loss weights the loss
+  uses; both mixes draw from the 'mix' stream. `average` (`averaging.make_update`) updates the
+  weight average after each optimizer step. A step whose loss or gradient is not finite is
+  counted in `TrainMetrics.nonfinite`; under `nan_policy='skip'` its update (parameters,
   optimizer state, batch statistics) is dropped, while the step counter still advances so that
   the data order and random streams move on.
   """
@@ -217,10 +220,13 @@ def make_train_fn(model, tx, augment: Callable, mix: Callable, *, train_key: jax
     x, targets = mix(rngs['mix'], x, labels)
 
     def loss_fn(params):
-      logits, updates = model.apply(
-          {'params': params, 'batch_stats': state.batch_stats}, x, train=True,
-          mutable=['batch_stats'], rngs={name: rngs[name] for name in MODEL_STREAMS})
-      losses = optax.softmax_cross_entropy(logits, targets)
+      def forward(x):
+        return model.apply(
+            {'params': params, 'batch_stats': state.batch_stats}, x, train=True,
+            mutable=['batch_stats'], rngs={name: rngs[name] for name in MODEL_STREAMS})
+
+      (logits, updates), mixed = hidden_mix(rngs['mix'], forward, x, targets)
+      losses = mixed.weights * optax.softmax_cross_entropy(logits, mixed.targets)
       return reduce(losses), (losses.mean(), logits, updates)
 
     (objective, (loss, logits, updates)), grads = jax.value_and_grad(
@@ -337,6 +343,7 @@ class Run:
   schedule: optax.Schedule
   augment: Callable
   mix: Callable
+  hidden_mix: patchup.HiddenMix
   eval_transform: Callable
   data_key: jax.Array
   train_key: jax.Array
@@ -396,7 +403,8 @@ def setup(config: ml_collections.ConfigDict, workdir: str,
   tx, schedule = optim.create_optimizer(config, steps_per_epoch)
   init_key, data_key, train_key, image_key = run_keys(config.seed)
   augment, eval_transform = _input_transforms(config, train, info, image_key)
-  mix = mixing.make_mix(config.mix, info.num_classes, config.label_smoothing)
+  mix, hidden_mix = patchup.split_mix(config.mix, info.num_classes, config.label_smoothing,
+                                      model)
   # After everything that can reject the config itself: a bad value is named as such, not as a
   # change from the run the workdir holds.
   workdir_lib.check_same_run(workdir_path, config)
@@ -410,9 +418,9 @@ def setup(config: ml_collections.ConfigDict, workdir: str,
   run = Run(config=config, workdir=workdir_path, mesh=mesh, is_main=is_main, train=train,
             eval_split=eval_split, info=info, steps_per_epoch=steps_per_epoch,
             num_steps=num_steps, model=model, tx=tx,
-            schedule=schedule, augment=augment, mix=mix, eval_transform=eval_transform,
-            data_key=data_key, train_key=train_key, variables=variables, ckpts=ckpts,
-            state=None, clock=clock)
+            schedule=schedule, augment=augment, mix=mix, hidden_mix=hidden_mix,
+            eval_transform=eval_transform, data_key=data_key, train_key=train_key,
+            variables=variables, ckpts=ckpts, state=None, clock=clock)
   _restore_or_init(run, init, init_key, abstract_state)
   if is_main:  # only now: a config the workdir's checkpoints reject does not replace the old one
     workdir_lib.write_atomic(workdir_path / 'config.json', config.to_json_best_effort(indent=2))
@@ -515,7 +523,8 @@ class Steps:
                                   train_key=run.train_key, batch_size=config.batch_size,
                                   steps_per_epoch=run.steps_per_epoch, mesh=mesh, num_steps=n,
                                   nan_policy=config.nan_policy, host_fed=host_fed,
-                                  loss_reduction=config.loss_reduction, average=average)
+                                  loss_reduction=config.loss_reduction, average=average,
+                                  hidden_mix=run.hidden_mix)
                  for n in {1, chunk}}
     eval_fn = make_eval_fn(run.model, run.eval_transform, batch_size=config.eval_batch_size,
                            mesh=mesh, tta=config.eval.tta)

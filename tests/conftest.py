@@ -108,6 +108,15 @@ def numpy_variables(model, input_shape):
   return jax.tree_util.tree_map_with_path(fill, shapes)
 
 
+
+def eval_forward_macs(model, input_shape=(1, 16, 16, 3)) -> int:
+  """The conv + Dense MACs of `model`'s eval-mode apply on `input_shape`, traced abstractly:
+  what `count_macs` (which counts the init trace) must equal when initialisers add none."""
+  from jaxcls.models.macs import jaxpr_macs  # pylint: disable=g-import-not-at-top
+  x = jax.ShapeDtypeStruct(input_shape, jnp.float32)
+  variables = jax.eval_shape(lambda x: model.init(jax.random.key(1), x, train=False), x)
+  return jaxpr_macs(jax.make_jaxpr(lambda v, x: model.apply(v, x, train=False))(variables, x))
+
 @pytest.fixture(autouse=True, scope='session')
 def _isolated_cache(tmp_path_factory):
   """Decoded-dataset cache in a temp dir, so tests never read or write the user's cache."""

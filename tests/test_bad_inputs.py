@@ -122,6 +122,11 @@ RUN_CASES = [
     ('parameter group selecting nothing', {'optim.param_groups': {'g': {'path': 'nothing'}}},
      None, r'optim.param_groups.g: selects no parameter of this model'),
     ('label smoothing 1', {'label_smoothing': 1.0}, None, r'label_smoothing: must be in \[0, 1\)'),
+    ('PatchUp even block size', {'mix.name': 'patchup_hard', 'mix.patchup_block_size': 4}, None,
+     r'mix.patchup_block_size: must be an odd positive integer'),
+    # Found when the first step is traced, inside jit: still one clean error line.
+    ('PatchUp past the last stage', {'mix.name': 'patchup_soft', 'mix.patchup_blocks': 9},
+     'fresh', r'mix.patchup_blocks: 9 hidden points, but the model has 4 stages'),
     ('crop padding larger than the image', {'augment.crop_padding': 40}, None,
      r'augment.crop_padding: 40 is too large for 32x32 images'),
     ('eval split typo', {'dataset.eval_split': 'tset'}, None, r"dataset.eval_split: .*'tset'"),

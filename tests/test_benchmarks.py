@@ -14,6 +14,7 @@ import pytest
 from benchmarks import (common, compile_time, loop_overhead, processes, throughput,
                         time_to_accuracy)
 from jaxcls import checkpoint, models, train
+from jaxcls.errors import UserError
 from tests.conftest import tiny_config
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -123,11 +124,30 @@ def test_compile_time_defaults_to_the_seed_a_models():
   assert compile_time.model_target('no_such_model') == 'seed_a:no_such_model'
   config = common.target_config('seed_a:resnet101b')
   assert config.model.name == 'resnet101b' and config.batch_size == 1024
-  assert compile_time.model_names(None) == names
-  assert compile_time.model_names('all') == models.list_models()
-  assert compile_time.model_names('inception_v3, xception') == ['inception_v3', 'xception']
   assert compile_time.model_target('xception') == 'configs/xception.py'
 
+
+def test_compile_time_models_take_names_families_and_groups():
+  expand = compile_time.expand_models
+  assert expand('seed_a') == compile_time.seed_a_models()
+  assert expand('all') == models.list_models()
+  assert expand('inception_v3, xception') == ['inception_v3', 'xception']
+  assert expand('resnest,ibn') == ['resnest50d', 'resnet101b_ibn_a', 'resnet35b_ibn_a',
+                                   'resnet50_ibn_a', 'resnet50b_ibn_a']
+  assert expand('nat_m1,nat,resnet50b') == ['nat_m1', 'nat_m2', 'resnet50b']  # no duplicates
+  with pytest.raises(UserError, match=r"^--models: unknown 'vgg'; give model names, family "
+                     r"modules \(airbench, densenet, .*\) or the groups seed_a, all$"):
+    expand('resnet50b,vgg')
+
+
+
+def test_compile_records_cover_every_planned_family():
+  """docs/runs holds a first-compile time for a model of each family of SPEC section 11."""
+  timed = {result['model'] for path in (REPO / 'docs' / 'runs').glob('bench-compile-*.json')
+           for result in json.loads(path.read_text())['results']}
+  families = {models.registry.model_family(name) for name in timed}
+  assert {'efficientnet', 'mobilenet_v3', 'nat', 'pyramidnet', 'resnest', 'tresnet', 'ibn',
+          'inception_v3', 'inception_v4', 'xception'} <= families
 
 @pytest.mark.parametrize('kind,dtype,peak', [
     ('NVIDIA H100 80GB HBM3', 'bfloat16', 989e12),

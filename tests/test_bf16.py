@@ -34,6 +34,9 @@ def small_overrides(name: str) -> tuple[tuple[str, object], ...]:
     overrides['stage_sizes'] = tuple(1 for _ in model.stage_sizes)
   if 'blocks' in fields:  # MobileNetV2's (t, c, n, s) rows
     overrides['blocks'] = tuple((t, c, 1, s) for t, c, _, s in model.blocks)
+  if 'depth_coefficient' in fields:  # EfficientNet's (expand, kernel, stride, c, n) rows
+    overrides['depth_coefficient'] = 1.0
+    overrides['stages'] = tuple((*row[:4], 1) for row in model.stages)
   if 'upsample' in fields:
     overrides['upsample'] = 1
   if 'middle_blocks' in fields:  # Xception's middle flow

@@ -268,3 +268,29 @@ def test_airbench94_is_the_papers_recipe():
   assert tuple(cpu.model.widths) == (32, 128, 128) and cpu.batch_size == 128
   assert cpu.optim.lr == config.optim.lr  # per-example hyperparameters carry over
   assert cpu.optim.lr * cpu.optim.weight_decay == pytest.approx(0.0153 * 128 / kilostep)
+
+
+def test_pyramidnet_rows():
+  config = load('configs/pyramidnet.py')
+  assert (config.model.name, config.model.depth, config.model.alpha) == (
+      'pyramidnet110_a48', 110, 48)
+  assert not config.model.shakedrop and config.model.convention == 'torch'
+  assert (config.num_epochs, config.batch_size, config.optim.lr) == (300, 128, 0.5)
+  assert config.optim.nesterov and (config.optim.weight_decay, config.optim.weight_decay_on) == (
+      1e-4, 'all')
+  assert (config.schedule.name, config.schedule.milestones, config.schedule.factor) == (
+      'step', (149, 224), 0.1)
+  assert (config.augment.crop_padding, config.augment.pad_mode, config.augment.flip) == (
+      4, 'zero', 'random')
+  config = load('configs/pyramidnet.py:272_a200,shakedrop,cifar100')
+  assert (config.model.name, config.model.depth, config.model.bottleneck) == (
+      'pyramidnet272_a200_bn', 272, True)
+  assert config.model.shakedrop and config.model.shakedrop_final_prob == 0.5
+  assert config.dataset.name == 'cifar100'
+  with pytest.raises(UserError, match=r'^--config configs/pyramidnet\.py:110_a48,272_a200: '
+                     r'choose one model of '):
+    load('configs/pyramidnet.py:110_a48,272_a200')
+  # A reduced net from the command line, as docs/ZOO.md's short run uses.
+  reduced = load('configs/pyramidnet.py:shakedrop', '--config.model.depth=20',
+                 '--config.model.alpha=12')
+  assert build(reduced)[0] > 0

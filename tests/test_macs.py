@@ -11,6 +11,7 @@ import pytest
 from jaxcls.models import count_macs, count_params, create_model, list_models, zoo
 from jaxcls.models.layers import make_divisible
 from jaxcls.models.macs import jaxpr_macs
+from tests.conftest import eval_forward_macs
 
 CIFAR = (1, 32, 32, 3)
 FASHION = (1, 28, 28, 1)
@@ -204,16 +205,16 @@ FAMILY_PRESETS = [
     ('dpn', dict(stage_sizes=(2, 1), filters=(8, 16), growth_rates=(2, 4))),
     ('shake_shake26_2x64d', dict(depth=8, base_width=4)),
     ('airbench94', dict(widths=(4, 8))),
+    ('pyramidnet110_a48', dict(depth=8, alpha=6, shakedrop=True)),
+    ('pyramidnet164_a270_bn', dict(depth=11, alpha=6)),
 ]
 
 
 @pytest.mark.parametrize('name,overrides', FAMILY_PRESETS, ids=[p[0] for p in FAMILY_PRESETS])
 def test_init_trace_counts_the_eval_forward(name, overrides):
   model = create_model(name, **overrides)
-  x = jax.ShapeDtypeStruct((1, 16, 16, 3), jnp.float32)
-  variables = jax.eval_shape(lambda x: model.init(jax.random.key(1), x, train=False), x)
-  forward = jax.make_jaxpr(lambda v, x: model.apply(v, x, train=False))(variables, x)
-  assert count_macs(model, x.shape) == jaxpr_macs(forward) > 0
+  shape = (1, 16, 16, 3)
+  assert count_macs(model, shape) == eval_forward_macs(model, shape) > 0
 
 
 class _Toy(nn.Module):
@@ -267,6 +268,7 @@ def test_walker_recurses_into_jit_remat_scan_and_cond():
 
 # --- docs/ZOO.md's table (after the rows above, so every trace is cached by now).
 
+@pytest.mark.slow  # traces all 58 models: ~40 s
 def test_zoo_table_covers_every_model_matches_the_seeds_and_is_in_the_docs():
   assert {row.model for row in zoo.ROWS} == set(list_models())
   counted = [zoo.count(row) for row in zoo.ROWS]

@@ -67,7 +67,8 @@ def _at(tree, path):
 
 def test_two_epoch_quickstart_evaluates_near_its_train_accuracy(tmp_path):
   """Issue 10: with BN momentum 0.99 the running statistics of a 2-epoch run are still near
-  their init (test accuracy ~10% at ~89% train); the quickstart's precise BN closes the gap."""
+  their init (test accuracy ~10% at ~89% train); the quickstart's precise BN closes the gap.
+  Train accuracy is the last logged one (the last 11 steps, augmented): 91.1% against 94.4%."""
   config = quickstart.get_config()
   config.num_epochs = 2
   train.train_and_evaluate(config, str(tmp_path))

@@ -9,8 +9,11 @@ from jaxcls.models import resnext
 from jaxcls.models import senet
 from jaxcls.models import densenet
 from jaxcls.models import mobilenet_v2
+from jaxcls.models import mobilenet_v3
+from jaxcls.models import nat
 from jaxcls.models import wrn
 from jaxcls.models import dpn
+from jaxcls.models import efficientnet
 from jaxcls.models import shake_shake
 from jaxcls.models import ibn
 from jaxcls.models import resnest
@@ -19,6 +22,7 @@ from jaxcls.models import inception_v3
 from jaxcls.models import inception_v4
 from jaxcls.models import xception
 from jaxcls.models import airbench
+from jaxcls.models import pyramidnet
 from jaxcls.models.layers import weight_decay_mask
 from jaxcls.models.macs import count_macs, count_params
 from jaxcls.models.registry import check_buildable, create_model, list_models, register_model

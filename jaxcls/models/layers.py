@@ -1,8 +1,8 @@
 """Layers shared by the model families: activations, init conventions, pre-activation units and
 the post-activation Conv-BN-act unit, the parameter-free ResNetV2 shortcut, the projection
 shortcut (with ResNet-D's average-pool variant), IBN-a's instance-batch norm,
-squeeze-and-excitation, stochastic depth and the shake primitive (one coefficient forward,
-another backward) of Shake-Shake and ShakeDrop.
+squeeze-and-excitation, stochastic depth, ShakeDrop and the shake primitive (one coefficient
+forward, another backward) of Shake-Shake and ShakeDrop.
 
 Details that are easy to get wrong:
 - Pre-activation order (He et al. 2016, "Identity Mappings in Deep Residual Networks") is
@@ -51,6 +51,11 @@ WEIGHT_DECAY_ON = ('all', 'conv_kernels', 'kernels')
 # reuses the forward coefficient backward (so shake-keep trains like a random convex mix).
 SHAKE_MODES = ('shake-shake', 'shake-keep', 'shake-even', 'even-shake', 'even-even')
 SHAKE_LEVELS = ('image', 'batch')
+# What one ShakeDrop coefficient pair (alpha, beta) covers; the gate b_l is one per batch.
+SHAKEDROP_LEVELS = ('image', 'pixel', 'batch')
+# Where the zero channels of a widening parameter-free shortcut go: split over both sides (seed A's
+# ResNetV2) or appended after the input's channels (PyramidNet, as its papers' code does).
+PAD_SIDES = ('both', 'end')
 # The planned families (SPEC §11) come in two forms: 'cifar' (3x3 stride-1 stem, no early
 # max-pool, or seed A's upsampled input) and the paper's own 'imagenet' form, whose published
 # counts check the code.
@@ -63,6 +68,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     'convention': CONVENTIONS,
     'shake_mode': SHAKE_MODES,
     'shake_level': SHAKE_LEVELS,
+    'shakedrop_level': SHAKEDROP_LEVELS,
     'stem': STEMS,
 }
 
@@ -257,15 +263,22 @@ def avg_pool_same(x: Array, strides: int) -> Array:
                      count_include_pad=False)
 
 
-def pad_shortcut(x: Array, features: int, strides: int) -> Array:
-  """ResNetV2 parameter-free shortcut: AvgPool when strided, then symmetric channel zero-pad."""
+def pad_shortcut(x: Array, features: int, strides: int, side: str = 'both') -> Array:
+  """Parameter-free shortcut: AvgPool when strided, then zero channels up to `features`.
+
+  side='both' (seed A's ResNetV2) splits the zeros over both ends of the channel axis, the extra
+  one after; side='end' (PyramidNet) appends them all after the input's channels.
+  """
+  if side not in PAD_SIDES:
+    raise ValueError(f'pad_shortcut: side must be one of {PAD_SIDES}, got {side!r}')
   if strides > 1:
     x = avg_pool_same(x, strides)
   extra = features - x.shape[-1]
   if extra < 0:
     raise ValueError(f'zero-pad shortcut cannot shrink {x.shape[-1]} channels to {features}')
   if extra:
-    x = jnp.pad(x, ((0, 0), (0, 0), (0, 0), (extra // 2, extra - extra // 2)))
+    before = extra // 2 if side == 'both' else 0
+    x = jnp.pad(x, ((0, 0), (0, 0), (0, 0), (before, extra - before)))
   return x
 
 
@@ -305,6 +318,21 @@ def scale_width(features: int, width_mult: float) -> int:
   return max(1, int(features * width_mult))
 
 
+def upsample_nearest(x: Array, factor: int) -> Array:
+  """(N, H, W, C) -> (N, factor*H, factor*W, C), every pixel repeated factor x factor times.
+
+  Seed A's CIFAR adaptation of the ImageNet-layout networks (MobileNetV2, MobileNetV3): the
+  network is unchanged and its 32x32 input is upsampled like Keras' `UpSampling2D` (SPEC §5).
+  Raises UserError (field `model.upsample`) unless `factor` is a positive integer.
+  """
+  if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
+    raise UserError(f'model.upsample: must be a positive integer (3 gives 96 px from 32), '
+                    f'got {factor!r}')
+  if factor == 1:
+    return x
+  return jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
+
+
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
   """Rounds to the nearest multiple of `divisor` (ties up), never below 90% of `value`.
 
@@ -318,15 +346,18 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
 
 
 class SqueezeExcite(nn.Module):
-  """Squeeze-and-Excitation (Hu et al. 2018): GAP -> Dense(d) -> act -> Dense(C) -> sigmoid.
+  """Squeeze-and-Excitation (Hu et al. 2018): GAP -> Dense(d) -> act -> Dense(C) -> gate.
 
-  d is `hidden` when given, else make_divisible(C / reduction, divisor).
+  The hidden width d is `hidden` when given (TResNet and the MBConv families fix it from the
+  block's input or expanded width, each its own way), else make_divisible(C / reduction, divisor).
+  MobileNetV3 and NAT gate with `jax.nn.hard_sigmoid`; everything else with the sigmoid.
   """
   reduction: int = 16
   divisor: int = 8
   dense: ModuleDef = nn.Dense
   act: Callable[[Array], Array] = jax.nn.relu
   hidden: int | None = None
+  gate: Callable[[Array], Array] = jax.nn.sigmoid
 
   @nn.compact
   def __call__(self, x: Array) -> Array:
@@ -334,7 +365,7 @@ class SqueezeExcite(nn.Module):
     hidden = self.hidden or make_divisible(channels / self.reduction, self.divisor)
     s = jnp.mean(x, axis=(1, 2), keepdims=True)
     s = self.act(self.dense(hidden)(s))
-    s = jax.nn.sigmoid(self.dense(channels)(s))
+    s = self.gate(self.dense(channels)(s))
     return x * s
 
 
@@ -370,6 +401,36 @@ class StochasticDepth(nn.Module):
       return shortcut + keep.astype(branch.dtype) * branch
     keep = jax.random.bernoulli(rng, p, (branch.shape[0],) + (1,) * (branch.ndim - 1))
     return shortcut + branch * (keep.astype(branch.dtype) / jnp.asarray(p, branch.dtype))
+
+
+class ShakeDrop(nn.Module):
+  """ShakeDrop (Yamada et al. 2018, arXiv:1802.02375): scales a residual branch by a random,
+  possibly negative, coefficient; returns the scaled branch (the caller adds the shortcut).
+
+  Training: forward (b + a - b*a) * branch, backward (b + c - b*c) * gradient (`shake`), with the
+  gate b ~ Bernoulli(p_l) ONE per call for the whole batch, a ~ U(-1, 1) and c ~ U(0, 1). A kept
+  branch (b = 1) passes unchanged both ways; a "dropped" one is shaken. `level` sets what one
+  (a, c) pair covers: 'image' (one per image, as the PyTorch ports of the method draw), 'pixel'
+  (one per element, as the authors' Torch code draws) or 'batch'.
+  Inference: the expectation E[b + a - b*a] = p_l, deterministic.
+  Randomness comes from the 'shakedrop' rng stream, only when training.
+  """
+  survival_prob: float = 0.5
+  level: str = 'image'
+
+  @nn.compact
+  def __call__(self, branch: Array, train: bool) -> Array:
+    p = self.survival_prob
+    level = check_choice('shakedrop_level', self.level)
+    if not train:
+      return branch * jnp.asarray(p, branch.dtype)
+    gate_key, alpha_key, beta_key = jax.random.split(self.make_rng('shakedrop'), 3)
+    gate = jax.random.bernoulli(gate_key, p).astype(jnp.float32)
+    shape = {'image': (branch.shape[0],) + (1,) * (branch.ndim - 1), 'pixel': branch.shape,
+             'batch': (1,) * branch.ndim}[level]
+    alpha = jax.random.uniform(alpha_key, shape, minval=-1.0, maxval=1.0)
+    beta = jax.random.uniform(beta_key, shape)
+    return shake(branch, gate + alpha - gate * alpha, gate + beta - gate * beta)
 
 
 @jax.custom_vjp

@@ -79,9 +79,6 @@ class MobileNetV2(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-    if not isinstance(self.upsample, int) or self.upsample < 1:
-      raise UserError(f'model.upsample: must be a positive integer (3 gives 96 px from 32), '
-                      f'got {self.upsample!r}')
     if any(len(row) != 4 or row[3] not in (1, 2) for row in self.blocks):
       raise UserError(f'model.blocks: every row is (t, c, n, s) with stride s = 1 or 2, got '
                       f'{self.blocks!r}')
@@ -89,9 +86,7 @@ class MobileNetV2(nn.Module):
     norm = functools.partial(layers.norm_def('keras', self.dtype, train), momentum=0.999)
     head_norm = layers.norm_def('keras', self.dtype, train)
 
-    x = x.astype(self.dtype)
-    if self.upsample > 1:
-      x = jnp.repeat(jnp.repeat(x, self.upsample, axis=1), self.upsample, axis=2)
+    x = layers.upsample_nearest(x.astype(self.dtype), self.upsample)
     x = conv(32, (3, 3), (2, 2), name='stem' + layers.NO_L2_SUFFIX)(x)
     for i, (t, c, n, s) in enumerate(self.blocks):
       for j in range(n):

@@ -8,6 +8,8 @@ eval-mode init, batch 1) and compares with the figure its seed printed:
   ResNet50b's trainable-only 1,309,210; its DenseNet250k24/190k40 figures are the DenseNet
   paper's trainable counts (SPEC §0). Seed B (PyTorch) prints trainable parameters only.
 - seed A's "FLOPs/2" is the conv + Dense multiply-accumulates at 32x32x3 (SPEC §0).
+- PyramidNet's rows (CIFAR form, 10 or 100 classes) compare with imgclsmob's trainable counts
+  (`pyramidnet_cifar.py`, BN scale and bias counted).
 A figure printed with fewer digits ("15.3M") matches when the count rounds to it. The planned
 families' rows compare their ImageNet forms (`stem='imagenet'`, 1000 classes) with timm's and
 torchvision's published params and batch statistics.
@@ -24,6 +26,11 @@ CIFAR = (1, 32, 32, 3)
 FASHION = (1, 28, 28, 1)
 IMAGENET = (1, 224, 224, 3)
 IMAGENET_299 = (1, 299, 299, 3)  # the Inceptions' and Xception's ImageNet input
+IMAGENET_FORM = (('stem', 'imagenet'),)
+# EfficientNet-B1..B7: (B, ImageNet resolution, CIFAR upsampling, torchvision's parameters).
+_EFFICIENTNETS = ((1, 240, 7, '7,794,184'), (2, 260, 8, '9,109,994'), (3, 300, 9, '12,233,232'),
+                  (4, 380, 11, '19,341,616'), (5, 456, 14, '30,389,784'),
+                  (6, 528, 16, '43,040,704'), (7, 600, 18, '66,347,960'))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,8 +42,8 @@ class Row:
   overrides: tuple[tuple[str, Any], ...] = ()
   num_classes: int = 10
   # Who printed the published figure: seed A's table ('A'), seed A's 2021 README ('A 2021'),
-  # seed B ('B'), a paper ('paper'), a reference implementation ('timm', 'torchvision'), or
-  # nobody ('').
+  # seed B ('B'), a paper ('paper'), a reference implementation ('timm', 'torchvision',
+  # 'imgclsmob'), or nobody ('').
   source: str = ''
   published_params: Optional[str] = None  # as printed: '1,327,226' or '15.3M'
   counted_as: str = 'total'  # which of our counts the seed printed: total | params
@@ -95,27 +102,64 @@ ROWS = (
         published_params='11,708,362', counted_as='params'),
     # Planned families (SPEC §11): the CIFAR form, then the ImageNet form against its reference.
     Row('ResNeSt-50d, CIFAR stem', 'resnest50d'),
-    Row('ResNeSt-50d', 'resnest50d', IMAGENET, (('stem', 'imagenet'),), num_classes=1000,
+    Row('ResNeSt-50d', 'resnest50d', IMAGENET, IMAGENET_FORM, num_classes=1000,
         source='timm', published_params='27,483,240', counted_as='params',
         published_batch_stats='64,576'),
     Row('TResNet-M 96 px (seed A\'s CIFAR form)', 'tresnet_m', source='A 2021',
         published_params='3.2M'),
-    Row('TResNet-M', 'tresnet_m', IMAGENET, (('stem', 'imagenet'),), num_classes=1000,
+    Row('TResNet-M', 'tresnet_m', IMAGENET, IMAGENET_FORM, num_classes=1000,
         source='timm', published_params='31,389,032', counted_as='params',
         published_batch_stats='61,568'),
     Row('ResNet-50-IBN-a, CIFAR stem', 'resnet50_ibn_a'),
-    Row('ResNet-50-IBN-a', 'resnet50_ibn_a', IMAGENET, (('stem', 'imagenet'),), num_classes=1000,
+    Row('ResNet-50-IBN-a', 'resnet50_ibn_a', IMAGENET, IMAGENET_FORM, num_classes=1000,
         source='torchvision', published_params='25,557,032', counted_as='params'),
+    Row('PyramidNet-110 α48', 'pyramidnet110_a48', source='imgclsmob',
+        published_params='1,772,706', counted_as='params'),
+    Row('PyramidNet-110 α48', 'pyramidnet110_a48', num_classes=100, source='imgclsmob',
+        published_params='1,778,556', counted_as='params'),
+    Row('PyramidNet-110 α84', 'pyramidnet110_a84', source='imgclsmob',
+        published_params='3,904,446', counted_as='params'),
+    Row('PyramidNet-110 α270', 'pyramidnet110_a270', source='imgclsmob',
+        published_params='28,485,477', counted_as='params'),
+    Row('PyramidNet-164 α270 (bottleneck)', 'pyramidnet164_a270_bn', source='imgclsmob',
+        published_params='27,216,021', counted_as='params'),
+    Row('PyramidNet-200 α240 (bottleneck)', 'pyramidnet200_a240_bn', source='imgclsmob',
+        published_params='26,752,702', counted_as='params'),
+    Row('PyramidNet-236 α220 (bottleneck)', 'pyramidnet236_a220_bn', source='imgclsmob',
+        published_params='26,969,046', counted_as='params'),
+    Row('PyramidNet-272 α200 (bottleneck)', 'pyramidnet272_a200_bn', source='imgclsmob',
+        published_params='26,210,842', counted_as='params'),
+    Row('PyramidNet-272 α200 (bottleneck)', 'pyramidnet272_a200_bn', num_classes=100,
+        source='imgclsmob', published_params='26,288,692', counted_as='params'),
+    Row('EfficientNet-B0 224 px (x7)', 'efficientnet_b0'),
+    Row('EfficientNet-B0 ImageNet', 'efficientnet_b0', IMAGENET, IMAGENET_FORM, 1000,
+        source='timm', published_params='5,288,548', counted_as='params',
+        published_batch_stats='42,016'),
+    *(row for b, resolution, upsample, published in _EFFICIENTNETS for row in (
+        Row(f'EfficientNet-B{b} {32 * upsample} px (x{upsample})', f'efficientnet_b{b}'),
+        Row(f'EfficientNet-B{b} ImageNet {resolution} px', f'efficientnet_b{b}',
+            (1, resolution, resolution, 3), IMAGENET_FORM, 1000, source='torchvision',
+            published_params=published, counted_as='params'))),
+    Row('MobileNetV3-Large 224 px (x7)', 'mobilenetv3_large'),
+    Row('MobileNetV3-Large ImageNet', 'mobilenetv3_large', IMAGENET, IMAGENET_FORM, 1000,
+        source='timm', published_params='5,483,032', counted_as='params',
+        published_batch_stats='24,400'),
+    Row('MobileNetV3-Small 224 px (x7)', 'mobilenetv3_small'),
+    Row('MobileNetV3-Small ImageNet', 'mobilenetv3_small', IMAGENET, IMAGENET_FORM, 1000,
+        source='timm', published_params='2,542,856', counted_as='params',
+        published_batch_stats='12,112'),
+    Row('NAT-M1 C10 subnet 224 px (paper: 392 MFLOPs)', 'nat_m1'),
+    Row('NAT-M2 C10 subnet 224 px (paper: 468 MFLOPs)', 'nat_m2'),
     Row('Inception-v3 (CIFAR form)', 'inception_v3'),
-    Row('Inception-v3 (no aux head)', 'inception_v3', IMAGENET_299, (('stem', 'imagenet'),),
+    Row('Inception-v3 (no aux head)', 'inception_v3', IMAGENET_299, IMAGENET_FORM,
         num_classes=1000, source='torchvision', published_params='23,834,568',
         counted_as='params', published_batch_stats='34,432'),
     Row('Inception-v4 (CIFAR form)', 'inception_v4'),
-    Row('Inception-v4', 'inception_v4', IMAGENET_299, (('stem', 'imagenet'),), num_classes=1000,
+    Row('Inception-v4', 'inception_v4', IMAGENET_299, IMAGENET_FORM, num_classes=1000,
         source='timm', published_params='42,679,816', counted_as='params',
         published_batch_stats='63,168'),
     Row('Xception (CIFAR form)', 'xception'),
-    Row('Xception (legacy_xception)', 'xception', IMAGENET_299, (('stem', 'imagenet'),),
+    Row('Xception (legacy_xception)', 'xception', IMAGENET_299, IMAGENET_FORM,
         num_classes=1000, source='timm', published_params='22,855,952', counted_as='params',
         published_batch_stats='54,528'),
     Row('airbench94 (Jordan 2024; not in the seeds)', 'airbench94'),
