@@ -91,7 +91,13 @@ def _signal_after_log(monkeypatch, step: int, signum: int, times: int = 1) -> No
       write_scalars(s, scalars)
       if s == step and 'train_loss' in scalars:
         for _ in range(times):
+          # One at a time: a second kill sent before the first reached its handler (the kernel
+          # may deliver it to another thread) would merge with it into one signal.
+          handler = signal.getsignal(signum)
           os.kill(os.getpid(), signum)
+          deadline = time.monotonic() + 10
+          while signal.getsignal(signum) is handler and time.monotonic() < deadline:
+            time.sleep(0.001)  # the handler runs here; it changes the disposition
 
     writer.write_scalars = write
     return writer
@@ -332,7 +338,10 @@ def test_second_sigint_to_main_ends_it_at_once_and_the_rerun_resumes(reference, 
                                                  env=_cli_env(xla_cache), cwd=REPO) as process:
     kill_resume.wait_for('[2] learning_rate=', process, log, 300)
     process.send_signal(signal.SIGINT)
-    time.sleep(0.3)
+    # The second as soon as the first was handled: a fixed delay lets a fast machine finish
+    # the graceful stop (a step and a checkpoint, ~0.2 s) before it arrives.
+    kill_resume.wait_for('SIGINT: stopping at the next step boundary', process, log, 60)
+    assert process.poll() is None, log.read_text()
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=10) == -signal.SIGINT, log.read_text()
   assert 'Traceback' not in log.read_text()
