@@ -122,10 +122,13 @@ def parse_flags(argv: list[str]) -> list[str]:
   argv = [re.sub(r'^(--config=)(~[^:]*)', lambda m: m[1] + os.path.expanduser(m[2]), a)
           for a in argv]
   if any(a.split('=', 1)[0] in _HELP_FLAGS for a in argv[1:]):
-    try:
-      FLAGS(argv)  # prints the usage, then absl exits 1
+    try:  # absl knows --help but not -h or -?
+      FLAGS([argv[0], '--help'])  # prints the usage, then absl exits 1
     except SystemExit:
       sys.exit(0)
+  if not any(a == '--config' or a.startswith('--config=') for a in argv[1:]):
+    _fail('--config: required; give a recipe file, e.g. python main.py --config '
+          'configs/quickstart.py (configs/ holds them; --help lists every flag)')
   try:
     rest = FLAGS(argv)
     FLAGS.config.keys()  # the config file is loaded lazily: fail here, not mid-run
@@ -174,16 +177,18 @@ def run(config, workdir: Optional[str], *, debug: bool = False,
   try:
     workdir = config_checks.check_workdir(workdir)
     config_checks.expand_user_paths(config)
+    parallel.initialize_distributed(coordinator_address, num_processes, process_id)
+    parallel.check_devices()
+    config_checks.check_config(config)  # a bad field is the only line printed
     logging.info('Workdir: %s%s', workdir,
                  ' (the default for this config; --workdir=DIR chooses another)'
                  if default_workdir_used else '')
     if print_config:
       logging.info('Config %s:\n%s', _describe(config_spec, overrides or {}), config)
     else:
-      logging.info('Config: %s; every field is written to %s (--print_config also logs them).',
+      logging.info('Config: %s; every field goes to %s as the run starts (--print_config '
+                   'logs them).',
                    _describe(config_spec, overrides or {}), os.path.join(workdir, 'config.json'))
-    parallel.initialize_distributed(coordinator_address, num_processes, process_id)
-    parallel.check_devices()
     train.train_and_evaluate(config, workdir, second_signal_kills=True)
   except UserError as e:
     if debug:

@@ -89,8 +89,10 @@ def create_schedule(config: ml_collections.ConfigDict, steps_per_epoch: int) -> 
   total = train_steps(config, steps_per_epoch)
   warmup = int(round(s.warmup_epochs * steps_per_epoch))
   if warmup >= total:
-    raise UserError(f'schedule.warmup_epochs: {s.warmup_epochs} leaves no steps after warm-up '
-                    f'in {config.num_epochs:g} epochs; use fewer warm-up epochs')
+    epochs = f"{config.num_epochs:g} epoch{'' if config.num_epochs == 1 else 's'}"
+    raise UserError(f'schedule.warmup_epochs: {s.warmup_epochs:g} leaves no steps after warm-up '
+                    f'in {epochs}; use fewer warm-up epochs (e.g. '
+                    f'--config.schedule.warmup_epochs={config.num_epochs / 2:g})')
   decay_steps = total - warmup
   if s.name == 'constant':
     main = optax.constant_schedule(lr)

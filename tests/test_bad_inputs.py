@@ -111,7 +111,11 @@ RUN_CASES = [
     ('negative cutout', {'augment.cutout_size': -4}, None,
      r'augment.cutout_size: must be a non-negative integer'),
     ('warm-up longer than the run', {'schedule.warmup_epochs': 10.0}, None,
-     r'schedule.warmup_epochs: 10.0 leaves no steps after warm-up in 2 epochs'),
+     r'schedule.warmup_epochs: 10 leaves no steps after warm-up in 2 epochs; use fewer warm-up '
+     r'epochs \(e.g. --config.schedule.warmup_epochs=1\)'),
+    ('one-epoch quickstart', {'num_epochs': 1, 'schedule.warmup_epochs': 1.0}, None,
+     r'schedule.warmup_epochs: 1 leaves no steps after warm-up in 1 epoch; use fewer warm-up '
+     r'epochs \(e.g. --config.schedule.warmup_epochs=0.5\)'),
     ('mixup alpha 0', {'mix.name': 'mixup', 'mix.alpha': 0.0}, None,
      r'mix.alpha: must be a finite number > 0 \(Beta\(alpha, alpha\); 1 gives U\(0, 1\)\)'),
     ('unknown test-time augmentation', {'eval.tta': 'crop'}, None,

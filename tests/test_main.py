@@ -71,10 +71,27 @@ def test_debug_shows_the_traceback(tmp_path):
   assert 'Traceback' in done.stderr and 'UserError' in done.stderr
 
 
-def test_help_exits_0_with_the_usage():
-  done = _main('main.py', '--help')
-  assert done.returncode == 0
+@pytest.mark.parametrize('flag', ['--help', '-h', '-?'])
+def test_help_exits_0_with_the_usage(flag):
+  done = _main('main.py', flag)
+  assert done.returncode == 0, done.stderr
   assert 'Trains a model' in done.stdout and '--workdir' in done.stdout
+
+
+def test_without_config_one_line_names_an_example():
+  done = _main('main.py')
+  assert done.returncode == 2
+  assert done.stderr == ('error: --config: required; give a recipe file, e.g. python main.py '
+                         '--config configs/quickstart.py (configs/ holds them; --help lists '
+                         'every flag)\n')
+
+
+def test_a_bad_field_is_the_only_line_and_no_workdir_is_made(tmp_path):
+  done = _main('main.py', '--config=configs/quickstart.py', f'--workdir={tmp_path / "w"}',
+               '--config.schedule.lr_min=-1')
+  assert done.returncode == 2
+  assert done.stderr == 'error: schedule.lr_min: must be a finite number >= 0, got -1.0\n'
+  assert not (tmp_path / 'w').exists()
 
 
 @pytest.mark.parametrize('spec,workdir', [
@@ -91,11 +108,12 @@ def test_without_workdir_the_default_is_the_first_log_line(monkeypatch, tmp_path
   """`python main.py --config configs/shake26_96d.py`, as the design card gives it."""
   monkeypatch.chdir(tmp_path)
   done = _main(str(main.__file__), '--config=' + str(REPO / 'configs/shake26_96d.py'),
-               '--config.model.base_width=0')  # stops at the checks, after the first lines
+               '--config.dataset.source=folder',  # stops at the data, after the first lines
+               f'--config.dataset.path={tmp_path / "nowhere"}')
   lines = [l for l in done.stderr.splitlines() if l.strip()]
   assert lines[0].endswith('] Workdir: runs/shake26_96d (the default for this config; '
                            '--workdir=DIR chooses another)'), lines
-  assert lines[-1] == 'error: model.base_width: must be an integer from 1 to 2147483647, got 0'
+  assert lines[-1].startswith('error: dataset.path: '), lines
 
 
 def test_the_config_is_one_log_line_unless_print_config(monkeypatch, capsys, tmp_path):
@@ -106,8 +124,8 @@ def test_the_config_is_one_log_line_unless_print_config(monkeypatch, capsys, tmp
   assert main.run(config, str(tmp_path), config_spec='configs/x.py:a',
                   overrides={'optim.lr': 0.5}) == 0
   assert logged == [f'Workdir: {tmp_path}',
-                    f'Config: configs/x.py:a with --config.optim.lr=0.5; every field is written '
-                    f'to {tmp_path}/config.json (--print_config also logs them).']
+                    f'Config: configs/x.py:a with --config.optim.lr=0.5; every field goes to '
+                    f'{tmp_path}/config.json as the run starts (--print_config logs them).']
   logged.clear()
   assert main.run(config, str(tmp_path), print_config=True) == 0
   assert logged[1].startswith('Config the config:\n') and 'batch_size: 32' in logged[1]
