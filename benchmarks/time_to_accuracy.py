@@ -125,7 +125,7 @@ def summarize(runs: Sequence[dict], targets: Sequence[float], config_name: str) 
 def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   common.add_common_flags(parser)
-  parser.add_argument('--seeds', type=int, default=1, help='runs, with seeds SEED..SEED+N-1')
+  parser.add_argument('--seeds', type=int, default=1, help='runs, with seeds SEED..SEED+N-1 (SEED: the config\'s seed)')
   parser.add_argument('--target', type=float, action='append',
                       help='test accuracy to time (repeatable; default 0.94)')
   parser.add_argument('--workdir-root',

@@ -725,10 +725,12 @@ class Loop:
 def start_loop(run: Run) -> Loop:
   """Logs the run's size, puts its data on the device and opens the writer and progress."""
   config = run.config
-  logging.info('Model %s: %s params, %s batch stats; %d steps (%g epochs of %d) on %d devices.',
-               config.model.name, f'{run.num_params:,}',
+  devices = run.mesh.devices.size
+  logging.info('Model %s: %s params, %s batch stats; %d steps (%g epochs of %d) on %d device%s.',
+               labels.run_label(config), f'{run.num_params:,}',
                f'{sum(x.size for x in jax.tree.leaves(run.state.batch_stats)):,}',
-               run.num_steps, config.num_epochs, run.steps_per_epoch, run.mesh.devices.size)
+               run.num_steps, config.num_epochs, run.steps_per_epoch, devices,
+               '' if devices == 1 else 's')
   steps = Steps.build(run)
   writer = logs.create_writer(str(run.workdir), run.is_main)
   report = logs.Progress(

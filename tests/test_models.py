@@ -532,6 +532,14 @@ def test_models_cli_lists_every_model_without_counting(capsys, monkeypatch):
   assert '| `wrn28_10` | WideResNet (wrn) |' in lines
 
 
+def test_models_cli_counts_the_imagenet_form_with_stem(capsys):
+  """EfficientNet-B0 as published (Tan & Le 2019, Table 2: 5.3M params, 0.39B FLOPs)."""
+  assert models_cli.main(['efficientnet_b0', '--stem', 'imagenet', '--classes', '1000',
+                          '--input', '224x224x3']) == 0
+  assert capsys.readouterr().out.splitlines()[2] == (
+      '| `efficientnet_b0` | EfficientNet (efficientnet) | 5,288,548 | 42,016 | 385.81 |')
+
+
 def test_models_cli_piped_into_head_stops_quietly():
   done = subprocess.run(f'{sys.executable} -m jaxcls.models --no-counts | head -1', shell=True,
                         capture_output=True, text=True, timeout=120,

@@ -4,6 +4,8 @@ r"""`python -m jaxcls.models`: the registered models, with params, BN statistics
     python -m jaxcls.models resnet shake          # models whose name contains a word
     python -m jaxcls.models --input 28x28x1 wrn   # counted on Fashion-MNIST's input
     python -m jaxcls.models --no-counts           # names and families only, at once
+    python -m jaxcls.models efficientnet_b0 --stem imagenet --classes 1000 --input 224x224x3
+                                                  # the paper's ImageNet form, as published
 
 Counting traces each model once, abstractly (no compile, no compute): about a second for the
 deepest DenseNets, about 20 s for the whole registry on 2 CPU cores. Params and MACs come from
@@ -37,6 +39,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument('--input', type=_input_shape, default=zoo.CIFAR,
                       help='input HxWxC for the counts (default 32x32x3)')
   parser.add_argument('--classes', type=int, default=10, help='outputs of the head (default 10)')
+  parser.add_argument('--stem', choices=('cifar', 'imagenet'),
+                      help="the form of the families that have two (model field 'stem'); "
+                      'default: each model\'s own')
   parser.add_argument('--no-counts', action='store_true',
                       help='names and families only, without tracing any model')
   args = parser.parse_args(sys.argv[1:] if argv is None else argv)
@@ -44,7 +49,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   if not names:
     raise UserError(f'no registered model contains {" or ".join(map(repr, args.words))}; the '
                     f'models are: {", ".join(list_models())}')
-  print(zoo.registry_table(names, args.input, args.classes, counts=not args.no_counts))
+  fields = {'stem': args.stem} if args.stem else {}
+  print(zoo.registry_table(names, args.input, args.classes, counts=not args.no_counts, **fields))
   return 0
 
 

@@ -234,15 +234,16 @@ def table(rows: tuple[Row, ...] = ROWS) -> str:
 
 
 def registry_table(names: list[str], input_shape: tuple[int, ...] = CIFAR, num_classes: int = 10,
-                   counts: bool = True) -> str:
+                   counts: bool = True, **fields: Any) -> str:
   """The markdown table of registered models `names`: family, and with `counts` their params,
-  BatchNorm statistics and MACs on `input_shape` (one abstract trace each, nothing computed)."""
+  BatchNorm statistics and MACs on `input_shape` (one abstract trace each, nothing computed).
+  `fields` go to every `create_model` (`stem='imagenet'`: the papers' ImageNet forms)."""
   from jaxcls.models import registry  # pylint: disable=g-import-not-at-top
 
   header = '| model | family |' + (' params | batch_stats | MACs (M) |' if counts else '')
   lines = [header, '|---|---|' + ('--:|--:|--:|' if counts else '')]
   for name in names:
-    model = create_model(name, num_classes=num_classes)
+    model = create_model(name, num_classes=num_classes, **fields)
     row = f'| `{name}` | {type(model).__name__} ({registry.model_family(name)}) |'
     if counts:
       params, batch_stats = count_params(model, input_shape)

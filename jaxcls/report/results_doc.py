@@ -270,7 +270,8 @@ def results_doc(runs_dir: str = RUNS_DIR, seed_a_rows: Sequence[tuple] = SEED_A_
 
   parts.append(_record_section(
       'Time to accuracy (`benchmarks/time_to_accuracy.py`)',
-      'Each seed trains in its own `main.py` process, evaluating every epoch. Top-1 is the mean '
+      'Each seed trains in its own `main.py` process, evaluating every `eval_every_epochs` '
+      '(so a target is first crossed at one of those evaluations). Top-1 is the mean '
       '± std over seeds (min in brackets). Wall s runs from process start to exit (imports, '
       'data loading, compilation, evaluations included); train s is training alone (the run\'s '
       'images over its measured train img/s: no compilation, evaluation or checkpoints). For '
