@@ -126,11 +126,17 @@ def test_signal_saves_the_current_step_and_resume_is_exact(reference, tmp_path, 
 def test_second_sigint_aborts_at_once(reference, tmp_path, monkeypatch):
   del reference  # compiled
   _signal_after_log(monkeypatch, 10, signal.SIGINT, times=2)
-  with pytest.raises(KeyboardInterrupt):
-    train.train_and_evaluate(tiny_config(**CONFIG), str(tmp_path))
+  # Python's own handler, which a shell's background job (`pytest &`) starts without: there
+  # SIGINT is ignored, and so, rightly, is the second one.
+  previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+  try:
+    with pytest.raises(KeyboardInterrupt):
+      train.train_and_evaluate(tiny_config(**CONFIG), str(tmp_path))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+  finally:
+    signal.signal(signal.SIGINT, previous)
   # No checkpoint for the aborted step; step 8's write may have been cut short, not step 4's.
   assert 4 in _steps(tmp_path) and set(_steps(tmp_path)) <= {4, 8}
-  assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def _cli(workdir) -> list[str]:
