@@ -1,6 +1,5 @@
 """Tests for the model registry, shared layers and the model families (counts: SPEC §1-§6)."""
 
-import pathlib
 import re
 import subprocess
 import sys
@@ -12,10 +11,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from benchmarks import processes
 from jaxcls.errors import UserError
 from jaxcls.models import count_params, create_model, layers, list_models, weight_decay_mask
 from jaxcls.models import __main__ as models_cli
 from jaxcls.models import dpn, macs, mobilenet_v2, registry, wrn
+from tests.conftest import REPO
 
 MODELS = [
     'airbench94', 'densenet100k12', 'densenet100k16', 'densenet160k12', 'densenet190k40',
@@ -541,9 +542,10 @@ def test_models_cli_counts_the_imagenet_form_with_stem(capsys):
 
 
 def test_models_cli_piped_into_head_stops_quietly():
-  done = subprocess.run(f'{sys.executable} -m jaxcls.models --no-counts | head -1', shell=True,
-                        capture_output=True, text=True, timeout=120,
-                        cwd=pathlib.Path(__file__).resolve().parents[1], check=False)
+  # The shell's pipe, in a process group that dies with the test (processes.run).
+  done = processes.run(['sh', '-c', f'{sys.executable} -m jaxcls.models --no-counts | head -1'],
+                       timeout=120, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True)
   assert done.stdout == '| model | family |\n'
   assert done.stderr == ''  # no BrokenPipeError traceback
 
